@@ -1,0 +1,37 @@
+# Two commands set everything up on a fresh machine: `make dashboard` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+MODEL  ?= sample:shapes_vgg
+PORT   ?= 8501
+# The CPU build of TensorFlow keeps installs and CI fast; use `make EXTRAS=tensorflow,...` for GPU.
+EXTRAS ?= cpu,dashboard,test
+
+.PHONY: install samples dashboard test bench lint clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+	touch $@
+
+install: $(VENV)/.installed
+
+samples: install
+	$(BIN)/python -m sample_models build
+
+dashboard: samples
+	$(BIN)/python -m streamlit run dashboards/app.py --server.port $(PORT) \
+		--server.headless true --browser.gatherUsageStats false -- --model "$(MODEL)"
+
+test: samples
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: samples
+	$(BIN)/python -m bench
+
+lint: install
+	$(BIN)/ruff check vizkit dashboards sample_models bench tests
+
+clean:
+	rm -rf $(VENV) sample_models/build .pytest_cache

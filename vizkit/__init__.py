@@ -1,0 +1,69 @@
+"""vizkit: see inside trained Keras CNNs.
+
+The public API is imported lazily, so ``import vizkit`` is fast and prints no TensorFlow log
+noise; TensorFlow loads on first use of a function that needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_API: dict[str, str] = {
+    # errors
+    "VizkitError": "vizkit.errors",
+    "ModelFileError": "vizkit.errors",
+    "UnsafeModelError": "vizkit.errors",
+    "InputError": "vizkit.errors",
+    "LayerError": "vizkit.errors",
+    # loading, inputs, layers
+    "load_model": "vizkit.loading",
+    "load_images": "vizkit.inputs",
+    "ImageBatch": "vizkit.inputs",
+    "resolve_targets": "vizkit.inputs",
+    "get_layer": "vizkit.models",
+    "layer_paths": "vizkit.models",
+    "candidate_layers": "vizkit.layers",
+    # summaries
+    "summarize": "vizkit.summary",
+    "plot_history": "vizkit.summary",
+    "receptive_fields": "vizkit.receptive",
+    # sample models
+    "sample_model": "vizkit.samples",
+    "sample_images": "vizkit.samples",
+    "sample_metadata": "vizkit.samples",
+    "sample_names": "vizkit.samples",
+    # attribution
+    "explain": "vizkit.methods",
+    "compare": "vizkit.methods",
+    "available_methods": "vizkit.registry",
+    "get_method": "vizkit.registry",
+    # inside the network
+    "conv_filters": "vizkit.inspection",
+    "feature_maps": "vizkit.inspection",
+    "top_activations": "vizkit.inspection",
+    "maximize_activation": "vizkit.activation_max",
+    # evaluation
+    "evaluate": "vizkit.metrics",
+    # reports
+    "build_report": "vizkit.report",
+    "style": "vizkit.plotting.style",
+}
+
+__all__ = sorted(_API) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vizkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API))

@@ -1,0 +1,439 @@
+"""Images from paths, PIL images and arrays to model-ready batches; target resolution.
+
+No TensorFlow here: conversion uses PIL and numpy, so the dashboard can validate an upload
+before any model work starts.
+
+Conventions
+-----------
+- Batches are channels-last ``(N, H, W, C)`` float32 on the model's value scale
+  (``value_range``, default ``(0, 1)``).
+- Integer images (uint8, uint16, ...) are rescaled from their type's full range; float arrays are
+  taken as already on the model's scale and are only resized and channel-converted.
+- Transparent images are composited onto white; RGB becomes grayscale by ITU-R 601 luma
+  (what PIL's ``"L"`` mode does), grayscale becomes RGB by repeating the channel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageSequence, UnidentifiedImageError
+
+from vizkit.errors import InputError
+from vizkit.results.base import Result
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+MAX_PIXELS = 40_000_000  # per image; larger files are refused as likely decompression bombs
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageBatch(Result):
+    """Model-ready images plus what is needed to show them.
+
+    Attributes
+    ----------
+    array : ndarray, shape (N, H, W, C), float32
+        Values on the model's scale (``value_range``).
+    originals : tuple of ndarray
+        Each image as loaded, before resizing: uint8 ``(H0, W0, C)`` for display.
+    names : tuple of str
+        File names or ``"image 0"``, ``"image 1"``, ...
+    value_range : (float, float)
+        The scale of ``array``: what 0 and 255 of an 8-bit image were mapped to.
+    labels : ndarray of int, shape (N,), optional
+        True classes, when known (sample images).
+    masks : ndarray of bool, shape (N, H, W), optional
+        Ground-truth object masks, when known (the shapes sample data).
+    class_names : tuple of str, optional
+    """
+
+    array: np.ndarray
+    originals: tuple[np.ndarray, ...] = ()
+    names: tuple[str, ...] = ()
+    value_range: tuple[float, float] = (0.0, 1.0)
+    labels: np.ndarray | None = None
+    masks: np.ndarray | None = None
+    class_names: tuple[str, ...] | None = None
+
+    def __len__(self) -> int:
+        return int(self.array.shape[0])
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.array if dtype is None else self.array.astype(dtype)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.array.shape)
+
+    @property
+    def display(self) -> np.ndarray:
+        """``(N, H, W, C)`` float32 in [0, 1] for ``imshow``."""
+        lo, hi = self.value_range
+        return np.clip((self.array - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+
+    def __getitem__(self, index: int | slice | Sequence[int] | np.ndarray) -> ImageBatch:
+        """A sub-batch (an int keeps the batch dimension)."""
+        rows = np.arange(len(self))[index]
+        rows = np.atleast_1d(rows)
+
+        def pick(value: np.ndarray | None) -> np.ndarray | None:
+            return None if value is None else value[rows]
+
+        return dataclasses.replace(
+            self,
+            array=self.array[rows],
+            originals=tuple(self.originals[i] for i in rows) if self.originals else (),
+            names=tuple(self.names[i] for i in rows) if self.names else (),
+            labels=pick(self.labels),
+            masks=pick(self.masks),
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Decoding
+# --------------------------------------------------------------------------------------------
+def _open_image(source: Any, name: str, max_pixels: int) -> np.ndarray:
+    """Decode a path, bytes or PIL image to float32 ``(H, W, C)`` in [0, 1], C in {1, 3}."""
+    if isinstance(source, Image.Image):
+        image = source
+    else:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+        except FileNotFoundError:
+            raise InputError(f"image file {name!r} does not exist") from None
+        except (UnidentifiedImageError, OSError, SyntaxError):
+            raise InputError(
+                f"{name!r} is not an image vizkit can read: use PNG, JPEG, BMP, GIF, WebP or TIFF"
+            ) from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise InputError(
+                f"image {name!r} is too large to decode safely: resize it below "
+                f"{max_pixels:,} pixels"
+            ) from None
+    width, height = image.size
+    if width * height > max_pixels:
+        raise InputError(
+            f"image {name!r} has {width}x{height} pixels, more than the limit of {max_pixels:,}: "
+            "resize it first (or raise max_pixels if you trust the file)"
+        )
+    try:
+        if getattr(image, "n_frames", 1) > 1:
+            image = next(iter(ImageSequence.Iterator(image)))  # first frame (GIF, TIFF)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image.load()
+        return _pil_to_float(image)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as err:
+        raise InputError(f"image {name!r} is damaged or truncated: {err}".split("\n")[0]) from None
+
+
+def _pil_to_float(image: Image.Image) -> np.ndarray:
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        array = np.asarray(image, dtype=np.float32) / 65535.0
+        return array[..., None]
+    if mode == "I":
+        raw = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if raw.max(initial=0) > 255 else 255.0
+        return (np.clip(raw, 0, top) / top).astype(np.float32)[..., None]
+    if mode == "F":
+        raw = np.asarray(image, dtype=np.float32)
+        top = float(raw.max(initial=0.0))
+        return (raw / top if top > 1.0 else raw).clip(0, 1)[..., None]
+    if mode == "P":
+        image = image.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba).convert(
+            "L" if mode.startswith("L") else "RGB"
+        )
+    elif mode in ("1", "L"):
+        image = image.convert("L")
+    elif mode != "RGB":
+        image = image.convert("RGB")  # CMYK, YCbCr, LAB, HSV, ...
+    array = np.asarray(image, dtype=np.float32) / 255.0
+    return array[..., None] if array.ndim == 2 else array
+
+
+def _array_to_images(array: np.ndarray, name: str) -> list[tuple[np.ndarray, bool]]:
+    """Split an array into ``(H, W, C)`` images; the flag says values are on the [0, 1] scale."""
+    array = np.asarray(array)
+    if array.dtype == bool:
+        array = array.astype(np.float32)
+        integer = True
+    elif np.issubdtype(array.dtype, np.integer):
+        top = float(np.iinfo(array.dtype).max)
+        array = array.astype(np.float32) / top
+        integer = True
+    elif np.issubdtype(array.dtype, np.floating):
+        array = array.astype(np.float32)
+        integer = False
+    else:
+        raise InputError(f"{name} has dtype {array.dtype}: pass uint8 or float images")
+    if not np.all(np.isfinite(array)):
+        raise InputError(f"{name} contains NaN or infinite values")
+    if array.ndim == 2:
+        batch = array[None, ..., None]
+    elif array.ndim == 3 and array.shape[-1] in (1, 3, 4):
+        batch = array[None]
+    elif array.ndim == 3:
+        batch = array[..., None]
+    elif array.ndim == 4:
+        batch = array
+    else:
+        raise InputError(
+            f"{name} has shape {array.shape}: pass (H, W), (H, W, C) or (N, H, W, C) images"
+        )
+    if batch.shape[-1] == 4:  # RGBA array: composite on white
+        alpha = batch[..., 3:]
+        white = 1.0 if integer else float(batch[..., :3].max(initial=1.0))
+        batch = batch[..., :3] * alpha + white * (1 - alpha)
+    if batch.shape[-1] not in (1, 3):
+        raise InputError(f"{name} has {batch.shape[-1]} channels: pass 1 (gray) or 3 (RGB)")
+    return [(image, integer) for image in batch]
+
+
+def _expand_sources(sources: Any) -> list[tuple[Any, str]]:
+    """Flatten sources into ``(item, name)`` pairs; directories expand to their images."""
+    if isinstance(sources, (str, os.PathLike, Image.Image, np.ndarray, bytes)):
+        sources = [sources]
+    elif not isinstance(sources, Iterable):
+        raise InputError(
+            f"cannot read images from a {type(sources).__name__}: pass paths, PIL images or arrays"
+        )
+    items: list[tuple[Any, str]] = []
+    for i, source in enumerate(sources):
+        if isinstance(source, (str, os.PathLike)):
+            path = Path(source)
+            if path.is_dir():
+                files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+                if not files:
+                    raise InputError(f"folder {str(path)!r} holds no image files")
+                items.extend((p, p.name) for p in files)
+            else:
+                items.append((path, path.name))
+        elif isinstance(source, Image.Image):
+            items.append((source, getattr(source, "filename", "") or f"image {i}"))
+        elif isinstance(source, bytes):
+            items.append((source, f"image {i}"))
+        else:
+            items.append((np.asarray(source), f"image {i}"))
+    if not items:
+        raise InputError("no images given: pass at least one path, PIL image or array")
+    return items
+
+
+# --------------------------------------------------------------------------------------------
+# Conversion
+# --------------------------------------------------------------------------------------------
+def _convert_channels(image: np.ndarray, channels: int | None) -> np.ndarray:
+    have = image.shape[-1]
+    if channels is None or channels == have:
+        return image
+    if channels == 1 and have == 3:
+        return (image @ _LUMA)[..., None].astype(np.float32)
+    if channels == 3 and have == 1:
+        return np.repeat(image, 3, axis=-1)
+    raise InputError(f"cannot convert a {have}-channel image to the model's {channels} channels")
+
+
+def _resize(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    if size is None or tuple(image.shape[:2]) == tuple(size):
+        return image
+    height, width = size
+    planes = [
+        np.asarray(
+            Image.fromarray(image[..., c], mode="F").resize(
+                (width, height), Image.Resampling.BILINEAR
+            )
+        )
+        for c in range(image.shape[-1])
+    ]
+    return np.stack(planes, axis=-1).astype(np.float32)
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
+
+
+def model_image_shape(model: Any) -> tuple[int | None, int | None, int | None]:
+    """``(H, W, C)`` a Keras image model expects (None where the model accepts any size)."""
+    shape = tuple(model.inputs[0].shape) if getattr(model, "inputs", None) else None
+    if shape is None or len(shape) != 4:
+        raise InputError(
+            "images need an image model with input (height, width, channels); this model takes "
+            f"{None if shape is None else shape[1:]}"
+        )
+    return shape[1], shape[2], shape[3]
+
+
+def load_images(
+    sources: Any,
+    model: Any = None,
+    *,
+    size: tuple[int, int] | None = None,
+    channels: int | None = None,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    max_pixels: int = MAX_PIXELS,
+    labels: Sequence[int] | None = None,
+) -> ImageBatch:
+    """Load images and convert them to what ``model`` expects.
+
+    Parameters
+    ----------
+    sources : path, folder, bytes, PIL.Image, ndarray, or a sequence of these
+        Paths may be PNG, JPEG, BMP, GIF (first frame), WebP or TIFF; arrays may be
+        ``(H, W)``, ``(H, W, C)`` or ``(N, H, W, C)``, uint8 or float.
+    model : keras.Model, optional
+        Gives the target size and channels (overridden by ``size`` / ``channels``).
+    size : (int, int), optional
+        Target ``(height, width)``.
+    channels : int, optional
+        1 for grayscale, 3 for RGB.
+    value_range : (float, float)
+        Scale of the returned values: 8-bit 0..255 maps to ``value_range``. Float arrays are
+        taken as already on this scale.
+    max_pixels : int
+        Refuse images with more pixels (decompression bombs).
+    labels : sequence of int, optional
+        True classes, stored on the batch.
+
+    Returns
+    -------
+    ImageBatch
+    """
+    if isinstance(sources, ImageBatch):
+        return sources
+    if model is not None:
+        height, width, model_channels = model_image_shape(model)
+        if size is None and height is not None and width is not None:
+            size = (int(height), int(width))
+        channels = channels if channels is not None else model_channels
+    lo, hi = (float(v) for v in value_range)
+    if not hi > lo:
+        raise InputError(f"value_range {value_range} must be (low, high) with high > low")
+
+    arrays: list[np.ndarray] = []
+    originals: list[np.ndarray] = []
+    names: list[str] = []
+    for item, name in _expand_sources(sources):
+        if isinstance(item, np.ndarray):
+            decoded = _array_to_images(item, name)
+            many = len(decoded) > 1
+            for j, (image, unit_scale) in enumerate(decoded):
+                on_model_scale = image if not unit_scale else lo + image * (hi - lo)
+                unit = (on_model_scale - lo) / (hi - lo)
+                originals.append(_to_uint8(np.clip(unit, 0, 1)))
+                converted = _resize(_convert_channels(on_model_scale, channels), size)
+                arrays.append(converted)
+                names.append(f"{name}[{j}]" if many else name)
+        else:
+            image = _open_image(item, name, max_pixels)
+            originals.append(_to_uint8(image))
+            converted = _resize(_convert_channels(image, channels), size)
+            arrays.append(lo + converted * (hi - lo))
+            names.append(name)
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        raise InputError(
+            f"images have different sizes {sorted(shapes)}: pass a model or size= to resize them"
+        )
+    batch = np.stack(arrays).astype(np.float32)
+    label_array = None
+    if labels is not None:
+        label_array = np.asarray(labels, dtype=np.int64).reshape(-1)
+        if len(label_array) != len(batch):
+            raise InputError(f"{len(label_array)} labels given for {len(batch)} images")
+    return ImageBatch(
+        array=batch,
+        originals=tuple(originals),
+        names=tuple(names),
+        value_range=(lo, hi),
+        labels=label_array,
+    )
+
+
+def as_batch(inputs: Any, model: Any = None) -> np.ndarray:
+    """Model-ready ``(N, H, W, C)`` float32 from an ImageBatch, array, tensor or image sources.
+
+    Arrays that already have the model's input shape pass through unchanged (as float32); other
+    inputs go through :func:`load_images`.
+    """
+    if isinstance(inputs, ImageBatch):
+        return np.asarray(inputs.array, dtype=np.float32)
+    if hasattr(inputs, "numpy") and not isinstance(inputs, np.ndarray):
+        inputs = inputs.numpy()
+    if isinstance(inputs, np.ndarray) and inputs.ndim == 4 and inputs.dtype.kind == "f":
+        if model is None or _matches(inputs.shape, model):
+            return inputs.astype(np.float32, copy=False)
+    return load_images(inputs, model).array
+
+
+def _matches(shape: tuple[int, ...], model: Any) -> bool:
+    expected = model_image_shape(model)
+    return all(e is None or e == s for e, s in zip(expected, shape[1:]))
+
+
+# --------------------------------------------------------------------------------------------
+# Targets
+# --------------------------------------------------------------------------------------------
+def predicted_classes(outputs: np.ndarray, *, single_sigmoid: bool, logits: bool) -> np.ndarray:
+    """Predicted class per row of head outputs ``(N, K)``.
+
+    A single sigmoid unit predicts class 1 when its probability exceeds 0.5 (logit above 0).
+    """
+    outputs = np.asarray(outputs)
+    if single_sigmoid:
+        threshold = 0.0 if logits else 0.5
+        return (outputs.reshape(len(outputs), -1)[:, 0] > threshold).astype(np.int64)
+    return np.argmax(outputs.reshape(len(outputs), -1), axis=-1).astype(np.int64)
+
+
+def resolve_targets(
+    targets: int | Sequence[int] | np.ndarray | None,
+    n: int,
+    num_classes: int,
+    predicted: np.ndarray | None = None,
+) -> np.ndarray:
+    """Normalize ``targets`` to one class index per image, shape ``(n,)`` int64.
+
+    ``None`` means the predicted class (``predicted`` must be given), an int applies to every
+    image, a sequence gives one per image. Out-of-range targets raise :class:`InputError`.
+    """
+    if targets is None:
+        if predicted is None:
+            raise InputError("targets=None needs the model's predictions")
+        resolved = np.asarray(predicted, dtype=np.int64).reshape(-1)
+    elif isinstance(targets, (bool, np.bool_)):
+        raise InputError(f"target must be a class index, not {targets!r}")
+    elif isinstance(targets, (int, np.integer)):
+        resolved = np.full(n, int(targets), dtype=np.int64)
+    else:
+        try:
+            values = np.asarray(list(targets))
+        except TypeError:
+            raise InputError(f"targets must be an int, a list of ints or None, not {targets!r}")
+        if values.dtype.kind not in "iu":
+            raise InputError(f"targets must be class indices (ints), got {values.tolist()!r}")
+        if values.size != n:
+            raise InputError(f"{values.size} targets given for {n} images: give one per image")
+        resolved = values.astype(np.int64).reshape(-1)
+    bad = resolved[(resolved < 0) | (resolved >= num_classes)]
+    if bad.size:
+        raise InputError(
+            f"target {int(bad[0])} is out of range: the model has {num_classes} classes "
+            f"(0 to {num_classes - 1})"
+        )
+    return resolved
