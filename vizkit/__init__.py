@@ -30,6 +30,10 @@ _API: dict[str, str] = {
     # summaries
     "summarize": "vizkit.summary",
     "plot_history": "vizkit.summary",
+    "load_history": "vizkit.summary",
+    "save_history": "vizkit.summary",
+    "ModelSummary": "vizkit.results.summary",
+    "ReceptiveField": "vizkit.results.summary",
     "receptive_fields": "vizkit.receptive",
     # sample models
     "sample_model": "vizkit.samples",
