@@ -21,6 +21,7 @@ _API: dict[str, str] = {
     "LayerError": "vizkit.errors",
     # loading, inputs, layers
     "load_model": "vizkit.loading",
+    "check_model_file": "vizkit.loading",
     "load_images": "vizkit.inputs",
     "ImageBatch": "vizkit.inputs",
     "resolve_targets": "vizkit.inputs",
