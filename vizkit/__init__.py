@@ -51,6 +51,7 @@ _API: dict[str, str] = {
     "feature_maps": "vizkit.inspection",
     "top_activations": "vizkit.inspection",
     "maximize_activation": "vizkit.activation_max",
+    "Recipe": "vizkit.activation_max",
     # evaluation
     "evaluate": "vizkit.metrics",
     # reports

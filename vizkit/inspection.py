@@ -1,0 +1,676 @@
+"""Inside the network: filter weights, feature maps, and the data that excites each unit.
+
+- :func:`conv_filters` reads the kernels of a ``Conv2D``, ``SeparableConv2D`` or
+  ``DepthwiseConv2D`` layer (nested models too) into a :class:`~vizkit.results.inspection.FilterBank`.
+- :func:`feature_maps` runs images through the model once and keeps the activations of one or
+  several layers (Zeiler & Fergus, "Visualizing and Understanding Convolutional Networks", 2014).
+- :func:`top_activations` streams a set of images (arrays, an :class:`~vizkit.inputs.ImageBatch`,
+  a folder, any iterable or ``tf.data`` pipeline) in batches and keeps, per unit, the ``k``
+  images that activate it most and, for convolutional channels, the patch of each image inside
+  the unit's receptive field: the "dataset examples" of Olah et al., "Feature Visualization",
+  Distill 2017, as OpenAI Microscope shows them for a few ImageNet models.
+
+The caller's model is never modified: activations come from :func:`vizkit.models.rebuild`
+graphs that share its layers (nested models inlined), cached per model.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from vizkit._tf import keras, tf
+from vizkit.errors import InputError, LayerError
+from vizkit.inputs import ImageBatch, as_batch, load_images
+from vizkit.models import (
+    get_layer,
+    iter_layers,
+    layer_output_shape,
+    model_cache,
+    rebuild,
+    require_image_model,
+)
+from vizkit.results.inspection import FeatureMaps, FilterBank, UnitExamples
+
+__all__ = ["conv_filters", "feature_maps", "top_activations", "CONV_TYPES"]
+
+CONV_TYPES: tuple[type, ...] = (
+    keras.layers.Conv2D,
+    keras.layers.SeparableConv2D,
+    keras.layers.DepthwiseConv2D,
+)
+_POINTWISE: tuple[type, ...] = tuple(
+    getattr(keras.layers, name)
+    for name in (
+        "BatchNormalization",
+        "Activation",
+        "ReLU",
+        "LeakyReLU",
+        "ELU",
+        "PReLU",
+        "Dropout",
+        "SpatialDropout2D",
+        "GaussianNoise",
+        "GaussianDropout",
+        "ActivityRegularization",
+        "Identity",
+    )
+    if hasattr(keras.layers, name)
+)
+SORTS = ("norm", "index")
+REDUCTIONS = ("max", "mean")
+MAX_DEFAULT_UNITS = 16
+
+
+# --------------------------------------------------------------------------------------------
+# Filters
+# --------------------------------------------------------------------------------------------
+def _numpy(variable: Any) -> np.ndarray:
+    return np.asarray(keras.ops.convert_to_numpy(variable), dtype=np.float32)
+
+
+def _first_conv_path(model: keras.Model) -> str:
+    for path, layer in iter_layers(model):
+        if isinstance(layer, CONV_TYPES):
+            return path
+    raise LayerError(
+        f"model {model.name!r} has no Conv2D, SeparableConv2D or DepthwiseConv2D layer"
+    )
+
+
+def _kernels(layer: keras.layers.Layer) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """``(F, kh, kw, C_in)`` kernels, bias ``(F,)`` and depthwise input channels ``(F,)``."""
+    bias = (
+        _numpy(layer.bias) if getattr(layer, "use_bias", False) and layer.bias is not None else None
+    )
+    if isinstance(layer, keras.layers.SeparableConv2D):
+        depthwise = _numpy(layer.depthwise_kernel)  # (kh, kw, C_in, M)
+        pointwise = _numpy(layer.pointwise_kernel)  # (1, 1, C_in * M, F)
+        _, _, c_in, mult = depthwise.shape
+        pointwise = pointwise.reshape(c_in, mult, -1)
+        return np.einsum("hwcm,cmf->fhwc", depthwise, pointwise), bias, None
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        kernel = _numpy(layer.kernel)  # (kh, kw, C_in, M); output channel c * M + m
+        kh, kw, c_in, mult = kernel.shape
+        flat = kernel.reshape(kh, kw, c_in * mult)
+        inputs = np.arange(c_in * mult) // mult
+        return np.transpose(flat, (2, 0, 1))[..., None], bias, inputs
+    kernel = _numpy(layer.kernel)  # (kh, kw, C_in / groups, F)
+    return np.transpose(kernel, (3, 0, 1, 2)), bias, None
+
+
+def conv_filters(
+    model: keras.Model,
+    layer: str | int | None = None,
+    *,
+    sort: str = "norm",
+    max_filters: int | None = 64,
+    filters: Sequence[int] | None = None,
+) -> FilterBank:
+    """The kernel weights of a convolutional layer.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Never modified.
+    layer : str or int, optional
+        A ``Conv2D``, ``SeparableConv2D`` or ``DepthwiseConv2D`` layer (path such as
+        ``"base/conv1"``, or index); None picks the model's first such layer.
+    sort : {"norm", "index"}
+        Order filters by decreasing L2 norm, or keep the layer's order.
+    max_filters : int, optional
+        Keep at most this many filters (after sorting); None keeps all.
+    filters : sequence of int, optional
+        Only these output channels (in this order unless ``sort="norm"``).
+
+    Returns
+    -------
+    FilterBank
+        Kernels ``(F, kh, kw, C_in)`` with their indices in the layer; a separable layer gives its
+        effective full kernels, a depthwise layer one input channel per filter.
+    """
+    if sort not in SORTS:
+        raise InputError(f"sort {sort!r} is not one of {', '.join(SORTS)}")
+    path = _first_conv_path(model) if layer is None else get_layer(model, layer)[0]
+    _, lyr = get_layer(model, path)
+    if not isinstance(lyr, CONV_TYPES):
+        raise LayerError(
+            f"layer {path!r} is a {type(lyr).__name__}, not a convolution: pick a Conv2D, "
+            f"SeparableConv2D or DepthwiseConv2D layer such as {_first_conv_path(model)!r}"
+        )
+    kernels, bias, inputs = _kernels(lyr)
+    total = len(kernels)
+    indices = np.arange(total)
+    if filters is not None:
+        indices = np.asarray(list(filters), dtype=np.int64).reshape(-1)
+        bad = indices[(indices < 0) | (indices >= total)]
+        if bad.size:
+            raise InputError(
+                f"filter {int(bad[0])} is out of range: layer {path!r} has {total} filters"
+            )
+    if sort == "norm":
+        norms = np.sqrt((kernels[indices].reshape(len(indices), -1).astype(np.float64) ** 2).sum(1))
+        indices = indices[np.argsort(-norms, kind="stable")]
+    if max_filters is not None:
+        if int(max_filters) < 1:
+            raise InputError(f"max_filters must be at least 1, not {max_filters}")
+        indices = indices[: int(max_filters)]
+    model_channels = require_image_model(model, "conv_filters")[-1]
+    first = path == _first_conv_path(model) and kernels.shape[-1] == model_channels
+    return FilterBank(
+        kernels=kernels[indices],
+        indices=indices.astype(np.int64),
+        layer=path,
+        layer_type=type(lyr).__name__,
+        order=sort,
+        total_filters=total,
+        bias=None if bias is None else bias[indices],
+        input_channels=None if inputs is None else inputs[indices],
+        first_layer=bool(first),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Forward passes
+# --------------------------------------------------------------------------------------------
+def _layer_paths(model: keras.Model, layer: Any) -> tuple[list[str], bool]:
+    many = isinstance(layer, (list, tuple))
+    refs = list(layer) if many else [layer]
+    if not refs:
+        raise InputError("no layers given: pass a layer name or a list of them")
+    paths = []
+    for ref in refs:
+        path, lyr = get_layer(model, ref)
+        if isinstance(lyr, keras.Model):
+            raise LayerError(
+                f"layer {path!r} is a nested model: pick one of its layers, e.g. {path}/<name>"
+            )
+        paths.append(path)
+    return list(dict.fromkeys(paths)), many
+
+
+def _forward(model: keras.Model, paths: Sequence[str]) -> Any:
+    """Cached compiled function ``images -> [outputs of paths]`` (float32), never training."""
+    cache = model_cache(model)
+    key = ("vizkit.inspection.forward", tuple(paths))
+    if key not in cache:
+        full = rebuild(model, list(paths), logits=False, output=0)  # the head is not used
+        sub = keras.Model(full.inputs[0], full.outputs[1:], name=f"{model.name}_layers")
+
+        @tf.function(reduce_retracing=True)
+        def run(images: tf.Tensor) -> list[tf.Tensor]:
+            outs = sub(images, training=False)
+            outs = outs if isinstance(outs, (list, tuple)) else [outs]
+            return [tf.cast(o, tf.float32) for o in outs]
+
+        cache[key] = run
+    return cache[key]
+
+
+def _value_range(inputs: Any, array: np.ndarray, value_range: Any) -> tuple[float, float]:
+    if value_range is not None:
+        low, high = (float(v) for v in value_range)
+        if not high > low:
+            raise InputError(f"value_range {value_range} must be (low, high) with high > low")
+        return low, high
+    if isinstance(inputs, ImageBatch):
+        return tuple(float(v) for v in inputs.value_range)  # type: ignore[return-value]
+    low, high = float(np.min(array)), float(np.max(array))
+    if low >= 0.0 and high <= 1.0:
+        return 0.0, 1.0
+    if low >= 0.0 and high <= 255.0:
+        return 0.0, 255.0
+    if low >= -1.0 and high <= 1.0:
+        return -1.0, 1.0
+    return low, high if high > low else low + 1.0
+
+
+def _display(array: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
+    low, high = value_range
+    return np.clip((array - low) / (high - low), 0.0, 1.0).astype(np.float32)
+
+
+def _grid_geometry(
+    model: keras.Model, path: str, grid: tuple[int, int], size: tuple[int, int]
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Input-pixel centre of unit (0, 0) and the spacing between units, from the receptive
+    field when known, otherwise the grid stretched evenly over the image."""
+    rf = _receptive_field(model, path)
+    if rf is not None:
+        return tuple(float(v) for v in rf.start), tuple(float(v) for v in rf.jump)  # type: ignore[return-value]
+    stride = tuple(float(s) / float(g) for s, g in zip(size, grid))
+    origin = tuple((st - 1.0) / 2.0 for st in stride)
+    return origin, stride  # type: ignore[return-value]
+
+
+def _upsample(
+    acts: np.ndarray,
+    origin: tuple[float, float],
+    stride: tuple[float, float],
+    size: tuple[int, int],
+) -> np.ndarray:
+    """Bilinear resampling of ``(N, h, w, C)`` maps onto the input's pixel grid.
+
+    Unit ``(u, v)`` sits at input pixel ``origin + (u, v) * stride``; pixels outside the units'
+    span take the nearest edge unit.
+    """
+    out = acts.astype(np.float32)
+    for axis, (start, step, length) in enumerate(zip(origin, stride, size), start=1):
+        coords = (np.arange(length, dtype=np.float64) - start) / step
+        coords = np.clip(coords, 0.0, out.shape[axis] - 1.0)
+        low = np.floor(coords).astype(np.int64)
+        high = np.minimum(low + 1, out.shape[axis] - 1)
+        frac = (coords - low).astype(np.float32)
+        shape = [1] * out.ndim
+        shape[axis] = length
+        frac = frac.reshape(shape)
+        out = np.take(out, low, axis=axis) * (1.0 - frac) + np.take(out, high, axis=axis) * frac
+    return out
+
+
+def feature_maps(
+    model: keras.Model,
+    inputs: Any,
+    layer: str | int | Sequence[str | int],
+    *,
+    upsample: bool = False,
+    batch_size: int = 32,
+    keep_images: bool = True,
+    value_range: tuple[float, float] | None = None,
+) -> FeatureMaps | dict[str, FeatureMaps]:
+    """Activations of one or several layers for a batch of images, in one forward pass.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Never modified.
+    inputs : ImageBatch, ndarray (N, H, W, C), tensor, path(s) or PIL images
+        Images on the model's scale (arrays pass through; files are loaded and resized).
+    layer : str or int, or a list of them
+        Layer path(s) such as ``"conv2"`` or ``"base/block1_conv1"``. The layer's actual output
+        (after its activation) is returned.
+    upsample : bool
+        Resample spatial activations (bilinear) onto the input's pixel grid, for overlays; each
+        unit is placed at the centre of its receptive field (see :func:`vizkit.receptive_fields`).
+    batch_size : int
+        Images per forward pass.
+    keep_images : bool
+        Store the inputs (in [0, 1]) on the result, for overlays.
+    value_range : (float, float), optional
+        The inputs' scale, for display (default: the ImageBatch's, else guessed from the values).
+
+    Returns
+    -------
+    FeatureMaps, or dict of path to FeatureMaps when ``layer`` is a list
+        Activations ``(N, h, w, C)`` (spatial layers) or ``(N, C)`` (vector layers), float32.
+    """
+    require_image_model(model, "feature maps")
+    paths, many = _layer_paths(model, layer)
+    array = as_batch(inputs, model)
+    if len(array) == 0:
+        raise InputError("no images given")
+    if int(batch_size) < 1:
+        raise InputError(f"batch_size must be at least 1, not {batch_size}")
+    run = _forward(model, paths)
+    chunks: list[list[np.ndarray]] = [[] for _ in paths]
+    for start in range(0, len(array), int(batch_size)):
+        outs = run(tf.constant(array[start : start + int(batch_size)]))
+        for i, out in enumerate(outs):
+            chunks[i].append(out.numpy())
+    names = (
+        tuple(inputs.names)
+        if isinstance(inputs, ImageBatch) and inputs.names
+        else tuple(f"image {i}" for i in range(len(array)))
+    )
+    images = _display(array, _value_range(inputs, array, value_range)) if keep_images else None
+    results: dict[str, FeatureMaps] = {}
+    for path, parts in zip(paths, chunks):
+        acts = np.concatenate(parts).astype(np.float32)
+        layer_shape = tuple(int(d) for d in acts.shape[1:])
+        if acts.ndim > 4 or acts.ndim == 3:
+            raise LayerError(
+                f"layer {path!r} has output shape {acts.shape[1:]}: feature maps need "
+                "(H, W, C) or (units,) outputs"
+            )
+        resized = False
+        origin = stride = None
+        if acts.ndim == 4:
+            origin, stride = _grid_geometry(model, path, acts.shape[1:3], array.shape[1:3])
+        if upsample and acts.ndim == 4:
+            acts = _upsample(acts, origin, stride, array.shape[1:3])
+            origin, stride, resized = (0.0, 0.0), (1.0, 1.0), True
+        results[path] = FeatureMaps(
+            activations=acts.astype(np.float32),
+            layer=path,
+            layer_shape=layer_shape,
+            images=images,
+            upsampled=resized,
+            names=names,
+            origin=origin,
+            stride=stride,
+        )
+    return results if many else results[paths[0]]
+
+
+# --------------------------------------------------------------------------------------------
+# Top activations
+# --------------------------------------------------------------------------------------------
+def _iter_batches(
+    images: Any, model: keras.Model, batch_size: int
+) -> tuple[Iterable[Any], int | None, Any]:
+    """``(batches, total or None, source for display range)`` from any supported image source."""
+    if isinstance(images, (str, bytes)) or hasattr(images, "__fspath__"):
+        images = load_images(images, model)
+    if isinstance(images, (list, tuple)) and images:
+        from PIL import Image
+
+        if isinstance(images[0], (str, bytes, os.PathLike, Image.Image)):
+            images = load_images(images, model)  # file paths or PIL images
+    if isinstance(images, ImageBatch) or isinstance(images, np.ndarray) or tf.is_tensor(images):
+        array = as_batch(images, model)
+
+        def sliced() -> Iterable[np.ndarray]:
+            for start in range(0, len(array), batch_size):
+                yield array[start : start + batch_size]
+
+        return sliced(), len(array), images
+    if isinstance(images, tf.data.Dataset):
+        total = None
+        cardinality = int(images.cardinality())
+        spec = images.element_spec
+        first = spec[0] if isinstance(spec, (tuple, list)) else spec
+        if isinstance(first, dict):
+            first = next(iter(first.values()))
+        batched = len(first.shape) == 4
+        if cardinality >= 0:
+            total = None if batched else cardinality
+        return images.as_numpy_iterator(), total, None
+    if isinstance(images, Iterable):
+        return iter(images), None, None
+    raise InputError(
+        f"cannot read images from a {type(images).__name__}: pass an ImageBatch, an array "
+        "(N, H, W, C), a folder or file paths, a tf.data.Dataset, or an iterable of batches"
+    )
+
+
+def _as_model_batch(element: Any, model: keras.Model) -> np.ndarray:
+    if isinstance(element, (tuple, list)) and not isinstance(element, np.ndarray) and element:
+        if not np.isscalar(element[0]) and np.ndim(element[0]) >= 3:
+            element = element[0]  # (images, labels) pairs
+    if isinstance(element, dict):
+        element = next(iter(element.values()))
+    array = np.asarray(element)
+    if array.ndim == 3:
+        array = array[None]
+    return as_batch(array, model)
+
+
+def _source_conv(model: keras.Model, path: str) -> str | None:
+    """The convolution that produced ``path``'s channels, through pointwise layers, or None."""
+    _, layer = get_layer(model, path)
+    prefix = path.rsplit("/", 1)[0] + "/" if "/" in path else ""
+    for _ in range(16):
+        if isinstance(layer, CONV_TYPES):
+            return prefix + layer.name
+        if not isinstance(layer, _POINTWISE):
+            return None
+        nodes = getattr(layer, "_inbound_nodes", None) or []
+        if not nodes or len(nodes[0].input_tensors) != 1:
+            return None
+        layer = nodes[0].input_tensors[0]._keras_history.operation
+        if isinstance(layer, (keras.layers.InputLayer, keras.Model)) or layer is None:
+            return None
+    return None
+
+
+def _receptive_field(model: keras.Model, path: str) -> Any:
+    cache = model_cache(model)
+    key = "vizkit.inspection.receptive_fields"
+    if key not in cache:
+        try:
+            from vizkit.receptive import receptive_fields
+        except ImportError:  # pragma: no cover - receptive.py is part of vizkit
+            cache[key] = {}
+        else:
+            try:
+                cache[key] = receptive_fields(model)
+            except Exception:  # noqa: BLE001 - no fields: patches are left out, nothing fails
+                cache[key] = {}
+    return cache[key].get(path)
+
+
+def _crop(image: np.ndarray, top: int, left: int, height: int, width: int) -> np.ndarray:
+    """``image[top:top+height, left:left+width]`` with out-of-image pixels mid-grey (uint8)."""
+    out = np.full((height, width, image.shape[-1]), 128, dtype=np.uint8)
+    h, w = image.shape[:2]
+    r0, r1 = max(top, 0), min(top + height, h)
+    c0, c1 = max(left, 0), min(left + width, w)
+    if r1 > r0 and c1 > c0:
+        out[r0 - top : r1 - top, c0 - left : c1 - left] = image[r0:r1, c0:c1]
+    return out
+
+
+def top_activations(
+    model: keras.Model,
+    layer: str | int,
+    units: int | Sequence[int] | None = None,
+    images: Any = None,
+    *,
+    k: int = 9,
+    reduce: str = "max",
+    batch_size: int = 64,
+    progress: bool | Any = True,
+    value_range: tuple[float, float] | None = None,
+    filters: bool = True,
+    maximize: bool | dict[str, Any] = False,
+    seed: int = 0,
+) -> UnitExamples:
+    """The images (and receptive-field patches) that activate each unit most.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Never modified.
+    layer : str or int
+        A layer with a spatial ``(H, W, C)`` output (units are channels) or a vector output
+        (units are dense units; the head gives the layer's actual output, e.g. probabilities).
+    units : int or sequence of int, optional
+        Channels or units; None means the first 16.
+    images : ImageBatch, ndarray, tensor, folder or file paths, tf.data.Dataset, or iterable
+        The images to search, on the model's scale. Datasets and iterables may yield single
+        images, batches, or ``(images, labels)`` pairs; they are read once, in batches.
+    k : int
+        Examples kept per unit.
+    reduce : {"max", "mean"}
+        Score of an image for a channel: its largest activation (the patch is cropped around it)
+        or the channel's mean (the patch is still taken at the maximum).
+    batch_size : int
+        Images per forward pass (for arrays; datasets keep their own batching).
+    progress : bool or callable
+        True shows a tqdm bar; a callable gets ``(images_done, total_or_None)``.
+    value_range : (float, float), optional
+        The images' scale, for display (default: the ImageBatch's, else guessed).
+    filters : bool
+        Attach the units' kernels when the layer is (or directly follows) a convolution.
+    maximize : bool or dict
+        Also compute activation-maximization images for the units (a dict passes keyword
+        arguments to :func:`vizkit.maximize_activation`).
+    seed : int
+        Seed for the activation maximization.
+
+    Returns
+    -------
+    UnitExamples
+        Top ``k`` scores per unit, best first (ties keep the earlier image), the images' stream
+        positions, and for channels the feature-map positions, receptive-field boxes and patches.
+    """
+    if images is None:
+        raise InputError("top_activations needs images to search: pass images=...")
+    if reduce not in REDUCTIONS:
+        raise InputError(f"reduce {reduce!r} is not one of {', '.join(REDUCTIONS)}")
+    if int(k) < 1:
+        raise InputError(f"k must be at least 1, not {k}")
+    if int(batch_size) < 1:
+        raise InputError(f"batch_size must be at least 1, not {batch_size}")
+    k, batch_size = int(k), int(batch_size)
+    shape = require_image_model(model, "top_activations")
+    path, lyr = get_layer(model, layer)
+    if isinstance(lyr, keras.Model):
+        raise LayerError(f"layer {path!r} is a nested model: pick one of its layers")
+    out_shape = layer_output_shape(lyr)
+    if len(out_shape) not in (2, 4) or out_shape[-1] is None:
+        raise LayerError(
+            f"layer {path!r} has output shape {out_shape[1:]}: pick a layer with (H, W, C) or "
+            "(units,) outputs"
+        )
+    spatial = len(out_shape) == 4
+    kind = "channel" if spatial else "unit"
+    count = int(out_shape[-1])
+    from vizkit.activation_max import resolve_units
+
+    chosen = resolve_units(units, count, kind)
+    unit_t = tf.constant(chosen, tf.int32)
+    forward = _forward(model, [path])
+
+    @tf.function(reduce_retracing=True)
+    def score(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        acts = tf.gather(forward(batch)[0], unit_t, axis=-1)
+        if not spatial:
+            return acts, tf.zeros_like(acts, dtype=tf.int32)
+        flat = tf.reshape(acts, (tf.shape(acts)[0], -1, len(chosen)))
+        where = tf.cast(tf.argmax(flat, axis=1), tf.int32)
+        value = tf.reduce_max(flat, axis=1) if reduce == "max" else tf.reduce_mean(flat, axis=1)
+        return value, where
+
+    batches, total, source = _iter_batches(images, model, batch_size)
+    n_units = len(chosen)
+    best = np.full((n_units, k), -np.inf, dtype=np.float32)
+    best_idx = np.full((n_units, k), -1, dtype=np.int64)
+    best_pos = np.zeros((n_units, k), dtype=np.int64)
+    kept: dict[int, np.ndarray] = {}  # sample index -> image on the model's scale
+    seen = 0
+    bar = None
+    hook = progress if callable(progress) else None
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc="top activations", unit="img", leave=False, disable=None)
+    try:
+        for element in batches:
+            batch = _as_model_batch(element, model)
+            if len(batch) == 0:
+                continue
+            values, where = score(tf.constant(batch))
+            values = values.numpy().T  # (U, B)
+            where = where.numpy().T
+            indices = np.arange(seen, seen + len(batch))
+            merged = np.concatenate([best, values], axis=1)
+            order = np.argsort(-merged, axis=1, kind="stable")[:, :k]
+            best = np.take_along_axis(merged, order, axis=1)
+            best_idx = np.take_along_axis(
+                np.concatenate([best_idx, np.broadcast_to(indices, values.shape)], axis=1),
+                order,
+                axis=1,
+            )
+            best_pos = np.take_along_axis(np.concatenate([best_pos, where], axis=1), order, axis=1)
+            needed = set(best_idx[best_idx >= 0].tolist())
+            for i in needed - set(kept):
+                if seen <= i < seen + len(batch):
+                    kept[i] = batch[i - seen]
+            for i in set(kept) - needed:
+                del kept[i]
+            seen += len(batch)
+            if bar is not None:
+                bar.update(len(batch))
+            if hook is not None:
+                hook(seen, total)
+    finally:
+        if bar is not None:
+            bar.close()
+    if seen == 0:
+        raise InputError("no images were found in the given source")
+
+    ids = sorted(kept)
+    id_of = {sample: row for row, sample in enumerate(ids)}
+    stack = np.stack([kept[i] for i in ids]) if ids else np.zeros((0, *shape[1:]), np.float32)
+    scale = _value_range(source, stack, value_range)
+    display = np.round(_display(stack, scale) * 255.0).astype(np.uint8)
+    image_ids = np.vectorize(lambda s: id_of.get(int(s), -1), otypes=[np.int64])(best_idx)
+    best = np.where(best_idx >= 0, best, -np.inf).astype(np.float32)
+
+    positions = boxes = patches = None
+    if spatial:
+        width = int(out_shape[2])
+        positions = np.stack([best_pos // width, best_pos % width], axis=-1).astype(np.int64)
+        positions[best_idx < 0] = -1
+        rf = _receptive_field(model, path)
+        if rf is not None:
+            height_in, width_in = int(shape[1]), int(shape[2])
+            ph = int(min(max(1, round(rf.size[0])), height_in))
+            pw = int(min(max(1, round(rf.size[1])), width_in))
+            boxes = np.full((n_units, k, 4), np.nan, dtype=np.float32)
+            patches = np.full((n_units, k, ph, pw, display.shape[-1]), 128, dtype=np.uint8)
+            for u in range(n_units):
+                for r in range(k):
+                    if best_idx[u, r] < 0:
+                        continue
+                    row, col = (int(v) for v in positions[u, r])
+                    boxes[u, r] = rf.bounds(row, col, clip_to=(height_in, width_in))
+                    centre_r = rf.start[0] + row * rf.jump[0]
+                    centre_c = rf.start[1] + col * rf.jump[1]
+                    if ph >= height_in:
+                        top = 0
+                    else:
+                        top = int(math.floor(centre_r - (ph - 1) / 2 + 0.5))
+                    if pw >= width_in:
+                        left = 0
+                    else:
+                        left = int(math.floor(centre_c - (pw - 1) / 2 + 0.5))
+                    image = display[image_ids[u, r]]
+                    patches[u, r] = _crop(image, top, left, ph, pw)
+
+    bank = None
+    if filters:
+        conv = (
+            path
+            if isinstance(lyr, CONV_TYPES)
+            else (_source_conv(model, path) if spatial else None)
+        )
+        if conv is not None:
+            _, conv_layer = get_layer(model, conv)
+            conv_count = int(layer_output_shape(conv_layer)[-1])
+            if conv_count == count:
+                bank = conv_filters(model, conv, sort="index", max_filters=None, filters=chosen)
+    maximization = None
+    if maximize:
+        from vizkit.activation_max import maximize_activation
+
+        options = dict(maximize) if isinstance(maximize, dict) else {}
+        options.setdefault("progress", progress)
+        options.setdefault("seed", seed)
+        maximization = maximize_activation(model, path, chosen, **options)
+
+    names = tuple(f"image {i}" for i in ids)
+    if isinstance(source, ImageBatch) and source.names:
+        names = tuple(source.names[i] for i in ids)
+    return UnitExamples(
+        layer=path,
+        kind=kind,
+        units=chosen.astype(np.int64),
+        scores=best,
+        sample_indices=best_idx,
+        image_ids=image_ids.astype(np.int64),
+        images=display,
+        positions=positions,
+        boxes=boxes,
+        patches=patches,
+        reduce=reduce if spatial else "value",
+        searched=seen,
+        filters=bank,
+        maximization=maximization,
+        names=names,
+    )

@@ -1,0 +1,456 @@
+"""Drawing filters, feature maps, unit pages and activation-maximization images.
+
+Every function takes the result and an optional ``matplotlib.figure.Figure`` (a new pyplot-free
+figure when None), draws on it and returns it. Colour scaling happens here, never in the results:
+signed weights use a diverging colour map centred on zero, activations a sequential one.
+No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vizkit.errors import InputError
+from vizkit.plotting.figures import new_figure
+from vizkit.plotting.style import DIVERGING_CMAP, SEQUENTIAL_CMAP
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from vizkit.results.inspection import ActivationImages, FeatureMaps, FilterBank, UnitExamples
+
+FILTER_MODES = ("auto", "rgb", "channels", "mean")
+FILTER_SCALES = ("shared", "filter")
+MAP_ORDERS = ("mean", "max", "index")
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+def _grid(fig: Figure, n: int, cols: int) -> list[Axes]:
+    """``n`` axes in rows of ``cols`` (exactly ``n`` axes are left on the figure)."""
+    cols = max(1, min(cols, n))
+    rows = math.ceil(n / cols)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel().tolist()
+    for ax in axes[n:]:
+        fig.delaxes(ax)
+    return axes[:n]
+
+
+def _figure(fig: Figure | None, width: float, height: float) -> Figure:
+    if fig is not None:
+        return fig
+    return new_figure(min(max(width, 3.0), 18.0), min(max(height, 2.0), 24.0))
+
+
+def _clean(ax: Axes) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
+def show_image(ax: Axes, image: np.ndarray, **kwargs: Any) -> Any:
+    """Show an ``(H, W, C)`` image in [0, 1] (or uint8): grey for one channel, RGB for three."""
+    image = np.asarray(image)
+    if image.dtype == np.uint8:
+        image = image.astype(np.float32) / 255.0
+    if image.ndim == 3 and image.shape[-1] == 1:
+        return ax.imshow(image[..., 0], cmap="gray", vmin=0.0, vmax=1.0, **kwargs)
+    return ax.imshow(np.clip(image, 0.0, 1.0), **kwargs)
+
+
+def _limit(values: np.ndarray) -> float:
+    top = float(np.nanmax(np.abs(values))) if values.size else 0.0
+    return top if top > 0 else 1.0
+
+
+def _strip(kernel: np.ndarray, channels: int) -> np.ndarray:
+    """``(kh, kw, C)`` -> one row of the first ``channels`` planes, NaN gaps in between."""
+    kh, kw, _ = kernel.shape
+    planes = [kernel[..., c] for c in range(min(channels, kernel.shape[-1]))]
+    gap = np.full((kh, 1), np.nan, dtype=np.float32)
+    parts: list[np.ndarray] = []
+    for i, plane in enumerate(planes):
+        if i:
+            parts.append(gap)
+        parts.append(plane.astype(np.float32))
+    return np.concatenate(parts, axis=1)
+
+
+# --------------------------------------------------------------------------------------------
+# Filters
+# --------------------------------------------------------------------------------------------
+def plot_filter_bank(
+    bank: FilterBank,
+    fig: Figure | None = None,
+    *,
+    mode: str = "auto",
+    scale: str = "shared",
+    max_channels: int = 8,
+    cmap: str = DIVERGING_CMAP,
+    colorbar: bool = True,
+    cols: int | None = None,
+) -> Figure:
+    """Draw one axes per filter, titled with the filter's index in the layer.
+
+    Parameters
+    ----------
+    bank : FilterBank
+    fig : Figure, optional
+    mode : {"auto", "rgb", "channels", "mean"}
+        ``"rgb"``: colour tiles (first layer on RGB input; weights mapped around mid-grey);
+        ``"channels"``: each filter's input channels side by side (up to ``max_channels``);
+        ``"mean"``: the kernel averaged over input channels. ``"auto"`` picks ``"rgb"`` for an
+        RGB first layer, ``"channels"`` when kernels have 2 to ``max_channels`` input channels,
+        ``"mean"`` otherwise.
+    scale : {"shared", "filter"}
+        One colour scale for all filters (symmetric about zero, so zero is white), or each
+        filter scaled by its own largest absolute weight.
+    max_channels : int
+        Input channels shown per filter in ``"channels"`` mode.
+    cmap : str
+        Diverging colour map (default ``RdBu_r``).
+    colorbar : bool
+        Add a colour bar (not in ``"rgb"`` mode).
+    cols : int, optional
+        Axes per row.
+    """
+    if mode not in FILTER_MODES:
+        raise InputError(f"mode {mode!r} is not one of {', '.join(FILTER_MODES)}")
+    if scale not in FILTER_SCALES:
+        raise InputError(f"scale {scale!r} is not one of {', '.join(FILTER_SCALES)}")
+    kernels = np.asarray(bank.kernels, dtype=np.float32)
+    count, _, _, channels = kernels.shape if kernels.ndim == 4 else (0, 0, 0, 0)
+    if mode == "auto":
+        if bank.rgb:
+            mode = "rgb"
+        elif 1 < channels <= max_channels:
+            mode = "channels"
+        else:
+            mode = "mean"
+    if mode == "rgb" and channels != 3:
+        raise InputError(
+            f"mode 'rgb' needs kernels with 3 input channels; layer {bank.layer!r} has "
+            f"{channels}: use mode='channels' or 'mean'"
+        )
+    if mode == "mean":
+        tiles = [k.mean(axis=-1) for k in kernels]
+    elif mode == "channels":
+        tiles = [_strip(k, max_channels) for k in kernels]
+    else:
+        tiles = list(kernels)
+    shared = _limit(np.stack(tiles)) if tiles else 1.0
+    wide = mode == "channels" and min(channels, max_channels) > 1
+    if cols is None:
+        cols = max(1, math.ceil(math.sqrt(count / (3 if wide else 1)))) if count else 1
+    rows = math.ceil(max(count, 1) / cols)
+    tile_w = 1.2 * (min(channels, max_channels) if wide else 1) ** 0.6
+    fig = _figure(fig, cols * tile_w + (1.0 if colorbar else 0.3), rows * 1.2 + 0.6)
+    if count == 0:
+        ax = fig.add_subplot()
+        ax.text(0.5, 0.5, "no filters", ha="center", va="center")
+        _clean(ax)
+        return fig
+    axes = _grid(fig, count, cols)
+    mappable = None
+    for ax, tile, index in zip(axes, tiles, bank.indices):
+        limit = shared if scale == "shared" else _limit(tile)
+        if mode == "rgb":
+            ax.imshow(np.clip(0.5 + tile / (2 * limit), 0.0, 1.0), interpolation="nearest")
+        else:
+            shown = tile if scale == "shared" else tile / limit
+            vmax = limit if scale == "shared" else 1.0
+            mappable = ax.imshow(shown, cmap=cmap, vmin=-vmax, vmax=vmax, interpolation="nearest")
+        title = f"#{int(index)}"
+        if bank.input_channels is not None:
+            title += f" (in {int(bank.input_channels[list(bank.indices).index(index)])})"
+        ax.set_title(title, fontsize=8)
+        _clean(ax)
+    how = {"rgb": "RGB", "channels": "filter x input channels", "mean": "mean over inputs"}[mode]
+    order = "sorted by L2 norm" if bank.order == "norm" else "as stored"
+    shown = f"{count} of {bank.total_filters}" if bank.total_filters > count else f"{count}"
+    fig.suptitle(f"{bank.layer} ({bank.layer_type}): {shown} filters, {how}, {order}")
+    if colorbar and mappable is not None:
+        bar = fig.colorbar(mappable, ax=axes, shrink=0.8)
+        bar.set_label("weight" if scale == "shared" else "weight / max |weight| per filter")
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Feature maps
+# --------------------------------------------------------------------------------------------
+def plot_feature_maps(
+    maps: FeatureMaps,
+    index: int = 0,
+    fig: Figure | None = None,
+    *,
+    channels: Sequence[int] | None = None,
+    top_k: int | None = 16,
+    order: str = "mean",
+    overlay: bool = False,
+    cmap: str = SEQUENTIAL_CMAP,
+    scale: str = "channel",
+    alpha: float = 0.6,
+    cols: int | None = None,
+) -> Figure:
+    """Draw image ``index``'s activations, one axes per channel titled ``"ch <number>"``.
+
+    Parameters
+    ----------
+    maps : FeatureMaps
+    index : int
+        Which image.
+    channels : sequence of int, optional
+        Channels to show (in this order); otherwise the first ``top_k`` by ``order``.
+    top_k : int, optional
+        How many channels (None: all).
+    order : {"mean", "max", "index"}
+        Ranking of channels: by decreasing mean or max activation on this image, or by number.
+    overlay : bool
+        Draw each map semi-transparently over the input image (stretched to its size).
+    cmap : str
+    scale : {"channel", "shared"}
+        Colour limits per channel, or one range over the channels shown.
+    alpha : float
+        Opacity of the map in overlays.
+    cols : int, optional
+    """
+    if order not in MAP_ORDERS:
+        raise InputError(f"order {order!r} is not one of {', '.join(MAP_ORDERS)}")
+    if scale not in ("channel", "shared"):
+        raise InputError(f"scale {scale!r} is not one of 'channel', 'shared'")
+    if not -len(maps) <= index < len(maps):
+        raise InputError(f"image index {index} is out of range: there are {len(maps)} images")
+    acts = np.asarray(maps.activations[index], dtype=np.float32)
+    if channels is not None:
+        chosen = np.asarray(list(channels), dtype=np.int64).reshape(-1)
+        bad = chosen[(chosen < 0) | (chosen >= maps.channels)]
+        if bad.size:
+            raise InputError(
+                f"channel {int(bad[0])} is out of range: layer {maps.layer!r} has "
+                f"{maps.channels} channels"
+            )
+    else:
+        chosen = maps.order_channels(index, order)
+        if top_k is not None:
+            chosen = chosen[: max(1, int(top_k))]
+    name = maps.names[index] if index < len(maps.names) else f"image {index}"
+
+    if not maps.spatial:  # dense units: a bar chart of the chosen units
+        fig = _figure(fig, 6.0, 3.0)
+        ax = fig.add_subplot()
+        ax.bar(np.arange(len(chosen)), acts[chosen])
+        ax.set_xticks(np.arange(len(chosen)), [str(int(c)) for c in chosen], fontsize=7)
+        ax.set_xlabel("unit")
+        ax.set_ylabel("activation")
+        ax.set_title(f"{maps.layer}: {len(chosen)} of {maps.channels} units, {name}")
+        return fig
+
+    count = len(chosen)
+    if cols is None:
+        cols = max(1, math.ceil(math.sqrt(count)))
+    rows = math.ceil(count / cols)
+    fig = _figure(fig, cols * 1.5 + 0.3, rows * 1.5 + 0.6)
+    axes = _grid(fig, count, cols)
+    selected = acts[..., chosen]
+    lo_all, hi_all = float(selected.min()), float(selected.max())
+    image = None
+    if overlay:
+        if maps.images is None:
+            raise InputError("overlay=True needs the input images: compute with keep_images=True")
+        image = maps.images[index]
+    for ax, c in zip(axes, chosen):
+        plane = acts[..., c]
+        lo, hi = (lo_all, hi_all) if scale == "shared" else (float(plane.min()), float(plane.max()))
+        if hi <= lo:
+            hi = lo + 1e-6
+        if image is not None:
+            show_image(ax, image)
+            height, width = image.shape[:2]
+            ax.imshow(
+                plane,
+                cmap=cmap,
+                vmin=lo,
+                vmax=hi,
+                alpha=alpha,
+                extent=_extent(maps, plane.shape, (height, width)),
+                interpolation="bilinear",
+            )
+            ax.set_xlim(-0.5, width - 0.5)
+            ax.set_ylim(height - 0.5, -0.5)
+        else:
+            ax.imshow(plane, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+        ax.set_title(f"ch {int(c)}", fontsize=8)
+        _clean(ax)
+    how = {"mean": "highest mean", "max": "highest max", "index": "by number"}[order]
+    what = f"{count} of {maps.channels} channels" + ("" if channels is not None else f", {how}")
+    size = "x".join(str(d) for d in acts.shape[:2])
+    fig.suptitle(f"{maps.layer} ({size}): {what}, {name}")
+    return fig
+
+
+def _extent(
+    maps: FeatureMaps, grid: tuple[int, ...], size: tuple[int, int]
+) -> tuple[float, float, float, float]:
+    """``imshow`` extent placing each unit's cell on its receptive-field centre."""
+    if maps.origin is None or maps.stride is None:
+        height, width = size
+        return (-0.5, width - 0.5, height - 0.5, -0.5)
+    (r0, c0), (sr, sc) = maps.origin, maps.stride
+    rows, cols = grid[0], grid[1]
+    left, right = c0 - sc / 2, c0 + (cols - 1) * sc + sc / 2
+    top, bottom = r0 - sr / 2, r0 + (rows - 1) * sr + sr / 2
+    return (left, right, bottom, top)
+
+
+# --------------------------------------------------------------------------------------------
+# Unit pages
+# --------------------------------------------------------------------------------------------
+def plot_unit_examples(
+    examples: UnitExamples,
+    fig: Figure | None = None,
+    *,
+    max_examples: int | None = None,
+    patches: bool = True,
+) -> Figure:
+    """One row per unit: maximization image, filter weights, then the top examples.
+
+    Columns: ``"maximization"`` (when computed), ``"filter"`` (convolutional layers), then up
+    to ``max_examples`` examples, best first, each titled with its activation. ``patches=True``
+    shows receptive-field crops for channels; False shows whole images with the field boxed.
+    """
+    from matplotlib.patches import Rectangle
+
+    k = examples.k if max_examples is None else max(1, min(int(max_examples), examples.k))
+    has_max = examples.maximization is not None
+    has_filter = examples.filters is not None
+    lead = int(has_max) + int(has_filter)
+    cols = lead + k
+    units = len(examples)
+    fig = _figure(fig, cols * 1.3 + 0.8, units * 1.4 + 0.7)
+    if units == 0:
+        return fig
+    axes = fig.subplots(units, cols, squeeze=False)
+    use_patches = patches and examples.patches is not None
+    max_lookup: dict[int, int] = {}
+    if has_max:
+        max_lookup = {int(u): i for i, u in enumerate(examples.maximization.units)}
+    filt_lookup: dict[int, int] = {}
+    if has_filter:
+        filt_lookup = {int(u): i for i, u in enumerate(examples.filters.indices)}
+    filt_limit = _limit(np.asarray(examples.filters.kernels)) if has_filter else 1.0
+    noun = "channel" if examples.kind == "channel" else "unit"
+    for row, unit in enumerate(examples.units):
+        col = 0
+        if has_max:
+            ax = axes[row, col]
+            i = max_lookup.get(int(unit))
+            if i is not None:
+                show_image(ax, examples.maximization.display[i])
+                ax.set_title(f"{examples.maximization.activation[i]:.3g}", fontsize=7)
+            _clean(ax)
+            col += 1
+        if has_filter:
+            ax = axes[row, col]
+            i = filt_lookup.get(int(unit))
+            if i is not None:
+                kernel = np.asarray(examples.filters.kernels[i], dtype=np.float32)
+                if examples.filters.rgb:
+                    ax.imshow(np.clip(0.5 + kernel / (2 * filt_limit), 0, 1))
+                else:  # one input channel as is; several averaged
+                    tile = kernel.mean(axis=-1)
+                    limit = _limit(tile)
+                    ax.imshow(tile, cmap=DIVERGING_CMAP, vmin=-limit, vmax=limit)
+            _clean(ax)
+            col += 1
+        for r in range(k):
+            ax = axes[row, col + r]
+            _clean(ax)
+            if examples.sample_indices[row, r] < 0:
+                continue
+            if use_patches:
+                show_image(ax, examples.patches[row, r])
+            else:
+                show_image(ax, examples.images[examples.image_ids[row, r]])
+                if examples.boxes is not None:
+                    top, left, bottom, right = examples.boxes[row, r]
+                    ax.add_patch(
+                        Rectangle(
+                            (left - 0.5, top - 0.5),
+                            right - left + 1,
+                            bottom - top + 1,
+                            fill=False,
+                            edgecolor="#E69F00",
+                            linewidth=1.2,
+                        )
+                    )
+            ax.set_title(f"{examples.scores[row, r]:.3g}", fontsize=7)
+        axes[row, 0].set_ylabel(f"{noun} {int(unit)}", fontsize=8)
+    filter_header = "filter"
+    if has_filter and not examples.filters.rgb and examples.filters.kernels.shape[-1] > 1:
+        filter_header = f"filter (mean of {examples.filters.kernels.shape[-1]} inputs)"
+    headers = (["maximization"] if has_max else []) + ([filter_header] if has_filter else [])
+    for col, header in enumerate(headers):
+        title = axes[0, col].get_title()
+        axes[0, col].set_title(header + (f"\n{title}" if title else ""), fontsize=8)
+    what = "receptive-field patches" if use_patches else "images"
+    fig.suptitle(f"{examples.layer}: top {k} {what} of {examples.searched} searched, per {noun}")
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Activation maximization
+# --------------------------------------------------------------------------------------------
+def plot_activation_images(
+    images: ActivationImages,
+    fig: Figure | None = None,
+    *,
+    cols: int | None = None,
+    title: str | None = None,
+) -> Figure:
+    """A grid of the synthesized images titled with label, achieved activation and prediction."""
+    count = len(images)
+    if cols is None:
+        cols = count if count <= 10 else min(8, math.ceil(math.sqrt(count * 1.5)))
+        cols = max(cols, 1)
+    rows = math.ceil(max(count, 1) / cols)
+    fig = _figure(fig, cols * 1.6 + 0.3, rows * 1.8 + 0.6)
+    if count == 0:
+        return fig
+    axes = _grid(fig, count, cols)
+    display = images.display
+    for i, ax in enumerate(axes):
+        show_image(ax, display[i], interpolation="bilinear")
+        text = f"{images.labels[i]}\n{images.activation[i]:.3g}"
+        if images.predicted is not None and images.kind == "class":
+            text += f" (pred {int(images.predicted[i])})"
+        ax.set_title(text, fontsize=8)
+        _clean(ax)
+    if title is None:
+        what = {"mean": "channel mean", "center": "centre neuron", "value": "value"}.get(
+            images.objective, images.objective
+        )
+        target = "logit" if images.kind == "class" else what
+        title = f"Activation maximization: {images.layer} ({target}, {images.steps} steps)"
+    fig.suptitle(title)
+    return fig
+
+
+def plot_activation_history(images: ActivationImages, ax: Axes) -> Axes:
+    """The objective per step for each target on ``ax``."""
+    history = np.asarray(images.score_history)
+    steps = np.arange(1, len(history) + 1)
+    for i in range(history.shape[1] if history.ndim == 2 else 0):
+        ax.plot(steps, history[:, i], linewidth=1.0, label=images.labels[i])
+    ax.set_xlabel("step")
+    ax.set_ylabel("objective (augmented image)")
+    ax.set_title(f"{images.layer}: optimization history")
+    if history.ndim == 2 and history.shape[1] <= 10:
+        ax.legend(fontsize=7)
+    return ax
