@@ -268,9 +268,16 @@ def head_info(model: keras.Model, output: int | str | None = None) -> Head:
 # Surgery: replay a model's graph with nested models inlined
 # --------------------------------------------------------------------------------------------
 def linear_clone(layer: keras.layers.Layer) -> keras.layers.Layer | Callable[..., Any]:
-    """A copy of ``layer`` without its activation (same weights; the original is untouched)."""
+    """``layer`` without its activation; the original is untouched.
+
+    Dense and convolution layers get a view that computes the pre-activation from the original's
+    own variables, so in-place weight changes reach cached rebuilt graphs; other layers get a
+    copy with the same weights (taken when the copy is made).
+    """
     if isinstance(layer, (keras.layers.Activation, keras.layers.Softmax, keras.layers.ReLU)):
         return _identity
+    if type(layer) in _LINEAR_VIEWS:
+        return _LinearView(layer, _LINEAR_VIEWS[type(layer)])
     config = layer.get_config()
     config["activation"] = "linear"
     config["name"] = f"{layer.name}__linear"
@@ -278,6 +285,45 @@ def linear_clone(layer: keras.layers.Layer) -> keras.layers.Layer | Callable[...
     clone.build(layer_input_shape(layer))
     clone.set_weights(layer.get_weights())
     return clone
+
+
+def _dense_linear(layer: Any, x: Any) -> Any:
+    y = keras.ops.matmul(x, layer.kernel)
+    return y if layer.bias is None else keras.ops.add(y, layer.bias)
+
+
+def _conv_linear(layer: Any, x: Any) -> Any:
+    y = layer.convolution_op(x, layer.kernel)
+    if not layer.use_bias:
+        return y
+    if layer.data_format == "channels_last":
+        shape = (1,) * (layer.rank + 1) + (layer.filters,)
+    else:
+        shape = (1, layer.filters) + (1,) * layer.rank
+    return keras.ops.add(y, keras.ops.reshape(layer.bias, shape))
+
+
+_LINEAR_VIEWS: dict[type, Callable[[Any, Any], Any]] = {
+    keras.layers.Dense: _dense_linear,
+    keras.layers.Conv1D: _conv_linear,
+    keras.layers.Conv2D: _conv_linear,
+    keras.layers.Conv3D: _conv_linear,
+}
+
+
+class _LinearView(keras.layers.Layer):
+    """The pre-activation of a Dense/Conv layer, computed with that layer's own variables."""
+
+    def __init__(self, source: keras.layers.Layer, fn: Callable[[Any, Any], Any]) -> None:
+        super().__init__(name=f"{source.name}__linear", dtype=source.dtype_policy)
+        self._fn = lambda x: fn(source, x)  # a closure: the source's variables stay untracked
+        self._out = lambda shape: source.compute_output_shape(shape)
+
+    def call(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        return self._fn(inputs)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return self._out(input_shape)
 
 
 def _identity(x: Any, *args: Any, **kwargs: Any) -> Any:
@@ -324,6 +370,9 @@ def rebuild(
     substitute: Substitute | None = None,
 ) -> keras.Model:
     """A functional model ``input -> [head_output, *layer_outputs]`` sharing ``model``'s layers.
+
+    With no ``layers`` the rebuilt model returns the bare head tensor (Keras unwraps one-item
+    output lists), so callers unpack with ``out[0] if isinstance(out, list) else out``.
 
     Parameters
     ----------

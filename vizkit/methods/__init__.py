@@ -1,0 +1,99 @@
+"""Attribution methods: importing this package registers every method family.
+
+``vizkit.explain(model, inputs, method="gradcam")`` is the notebook shortcut over
+``get_method(name).cls(model, **params).explain(inputs, targets)``. Method objects are cheap to
+create: compiled functions and rebuilt graphs are cached per model, not per object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from vizkit.methods import cam, occlusion, saliency  # noqa: F401  (self-registering)
+from vizkit.methods.base import Method
+from vizkit.registry import available_methods, get_method
+from vizkit.results.explanation import Comparison, Explanation
+
+__all__ = ["Method", "explain", "compare", "available_methods", "get_method", "create"]
+
+
+def create(
+    model: Any,
+    method: str = "gradcam",
+    *,
+    layer: str | int | None = None,
+    output: int | str | None = None,
+    **params: Any,
+) -> Method:
+    """A configured method object: ``create(model, "smoothgrad", samples=30)``."""
+    info = get_method(method)
+    if layer is not None and not info.needs_layer:
+        return info.cls(model, output=output, **params)  # layer ignored for layer-free methods
+    if info.needs_layer:
+        return info.cls(model, layer=layer, output=output, **params)
+    return info.cls(model, output=output, **params)
+
+
+def explain(
+    model: Any,
+    inputs: Any,
+    method: str | Sequence[str] = "gradcam",
+    targets: int | Sequence[int] | None = None,
+    layer: str | int | None = None,
+    *,
+    output: int | str | None = None,
+    **params: Any,
+) -> Explanation | Comparison:
+    """Explain ``model``'s decision on ``inputs`` with one method (or several).
+
+    Parameters
+    ----------
+    model : keras.Model
+        Single-input image classifier; never modified.
+    inputs : ndarray (N, H, W, C), ImageBatch, paths or PIL images
+    method : str or list of str
+        A name from :func:`vizkit.available_methods`; a list returns a :class:`Comparison`.
+    targets : int, sequence of int, or None
+        Class per image (None = the predicted class).
+    layer : str or int, optional
+        Layer for CAMs (``"base/inner"`` or an inner name); ignored by layer-free methods.
+        ``None`` uses the first of :func:`vizkit.candidate_layers`.
+    output : int or str, optional
+        Head of a multi-output model.
+    **params
+        The method's hyperparameters (``score``, ``batch_size``, ``samples``, ...). With a list
+        of methods, each gets the parameters it knows.
+
+    Returns
+    -------
+    Explanation, or Comparison for a list of methods
+    """
+    if isinstance(method, str):
+        return create(model, method, layer=layer, output=output, **params).explain(inputs, targets)
+    names = list(method)
+    if not names:
+        from vizkit.errors import InputError
+
+        raise InputError("method=[] names no methods: pass at least one")
+    unused = set(params) - {p.name for n in names for p in get_method(n).params}
+    if unused:
+        from vizkit.errors import InputError
+
+        raise InputError(f"no chosen method takes parameter {sorted(unused)[0]!r}")
+    from vizkit.inputs import as_batch
+
+    batch = inputs if hasattr(inputs, "value_range") else as_batch(inputs, model)
+    results = []
+    for name in names:
+        known = {p.name for p in get_method(name).params}
+        own = {k: v for k, v in params.items() if k in known}
+        results.append(
+            create(model, name, layer=layer, output=output, **own).explain(batch, targets)
+        )
+    return Comparison(tuple(results))
+
+
+def compare(explanations: Sequence[Explanation]) -> Comparison:
+    """Put explanations of the same images side by side (``.plot()`` draws the grid)."""
+    return Comparison(tuple(explanations))

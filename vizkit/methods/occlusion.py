@@ -1,0 +1,172 @@
+"""Occlusion: slide a patch over the image and record how much the target's score drops.
+
+The map at a pixel is the drop in the target probability (``score="probability"``, the
+default; or the logit), averaged over the patches that covered that pixel; pixels no patch
+covered get 0. Patches start every ``stride`` pixels from the top-left, and a last row/column of
+patches is added flush with the bottom/right edge when the stride does not land there, so every
+pixel is covered when ``stride <= patch_size``.
+
+All occluded images (flattened over images and patch positions) go through one compiled forward
+function in ``batch_size`` chunks; the occluded images are built inside that function from the
+patch coordinates, so the host never materializes them. Never ``model.predict`` per image.
+
+Fill values: ``zero`` (0), ``mean`` (each image's per-channel mean) or ``blur`` (the same
+image under a Gaussian blur with sigma = patch_size / 2).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from vizkit._tf import tf
+from vizkit.methods.base import Method, chunks, common_params, first_output, tf_score
+from vizkit.registry import Param, register
+
+
+def patch_starts(size: int, patch: int, stride: int) -> list[int]:
+    """Top (or left) coordinates of the patches along one axis of length ``size``."""
+    patch = min(patch, size)
+    starts = list(range(0, size - patch + 1, stride))
+    if starts[-1] + patch < size:
+        starts.append(size - patch)
+    return starts
+
+
+@register(
+    "occlusion",
+    label="Occlusion",
+    reference=(
+        "Zeiler & Fergus (2014), Visualizing and Understanding Convolutional Networks, ECCV, "
+        "arXiv:1311.2901"
+    ),
+    family="perturbation",
+    params=(
+        Param(
+            "patch_size",
+            int,
+            8,
+            label="Patch size",
+            help="Side of the square patch, pixels",
+            min=1,
+            max=512,
+            step=1,
+        ),
+        Param(
+            "stride",
+            int,
+            4,
+            label="Stride",
+            help="Step between patches, pixels",
+            min=1,
+            max=512,
+            step=1,
+        ),
+        Param(
+            "fill",
+            str,
+            "zero",
+            label="Fill",
+            help="What the patch shows",
+            choices=("zero", "mean", "blur"),
+        ),
+        *common_params(score="probability"),
+    ),
+)
+class Occlusion(Method):
+    """Drop in the target score when a patch of the image is hidden.
+
+    References
+    ----------
+    Zeiler & Fergus (2014), arXiv:1311.2901.
+    """
+
+    def fills(self, x: np.ndarray) -> np.ndarray:
+        kind = self.params["fill"]
+        if kind == "zero":
+            return np.zeros_like(x)
+        if kind == "mean":
+            return np.broadcast_to(x.mean(axis=(1, 2), keepdims=True), x.shape).astype(np.float32)
+        from scipy.ndimage import gaussian_filter
+
+        sigma = self.params["patch_size"] / 2.0
+        return np.stack(
+            [gaussian_filter(img, sigma=(sigma, sigma, 0), mode="nearest") for img in x]
+        ).astype(np.float32)
+
+    def occluded_fn(self) -> Any:
+        def build() -> Any:
+            model = self.prepared()
+            head, logits = self.head, self.logits
+            i32 = tf.TensorSpec([None], tf.int32)
+
+            @tf.function(
+                input_signature=[
+                    self._sig,
+                    self._sig,
+                    i32,
+                    i32,
+                    i32,
+                    i32,
+                    tf.TensorSpec([], tf.int32),
+                ],
+                reduce_retracing=True,
+            )
+            def occluded(
+                x: Any, fill: Any, image: Any, top: Any, left: Any, targets: Any, patch: Any
+            ) -> Any:
+                rows = tf.range(tf.shape(x)[1])[None, :]
+                cols = tf.range(tf.shape(x)[2])[None, :]
+                in_rows = (rows >= top[:, None]) & (rows < top[:, None] + patch)
+                in_cols = (cols >= left[:, None]) & (cols < left[:, None] + patch)
+                mask = tf.cast(in_rows[:, :, None] & in_cols[:, None, :], tf.float32)[..., None]
+                images = tf.gather(x, image) * (1.0 - mask) + tf.gather(fill, image) * mask
+                out = tf.cast(first_output(model(images, training=False)), tf.float32)
+                return tf_score(out, targets, head, logits)
+
+            return occluded
+
+        return self.cached(("occlusion",), build)
+
+    def images_per_chunk(self) -> int:
+        return max(1, self.batch_size)
+
+    def _attribute(self, x: np.ndarray, targets: np.ndarray) -> Any:
+        out = self.forward(x)
+        targets = self.resolve(targets, out)
+        base = self._scores(out, targets)
+        n, height, width = x.shape[:3]
+        patch, stride = self.params["patch_size"], self.params["stride"]
+        tops, lefts = patch_starts(height, patch, stride), patch_starts(width, patch, stride)
+        grid_top, grid_left = np.meshgrid(tops, lefts, indexing="ij")
+        positions = len(tops) * len(lefts)
+        image = np.repeat(np.arange(n, dtype=np.int32), positions)
+        top = np.tile(grid_top.ravel(), n).astype(np.int32)
+        left = np.tile(grid_left.ravel(), n).astype(np.int32)
+        fn = self.occluded_fn()
+        x_t, fill_t = tf.constant(x), tf.constant(self.fills(x))
+        size = tf.constant(patch, tf.int32)
+        scores = np.concatenate(
+            [
+                fn(
+                    x_t,
+                    fill_t,
+                    tf.constant(image[s]),
+                    tf.constant(top[s]),
+                    tf.constant(left[s]),
+                    tf.constant(targets[image[s]]),
+                    size,
+                ).numpy()
+                for s in chunks(len(image), self.batch_size)
+            ]
+        )
+        drops = (base[image] - scores).astype(np.float64)
+        heat = np.zeros((n, height, width), dtype=np.float64)
+        count = np.zeros((n, height, width), dtype=np.float64)
+        ph, pw = min(patch, height), min(patch, width)
+        for i, t, l_, d in zip(image, top, left, drops):
+            heat[i, t : t + ph, l_ : l_ + pw] += d
+            count[i, t : t + ph, l_ : l_ + pw] += 1.0
+        maps = np.where(count > 0, heat / np.maximum(count, 1.0), 0.0).astype(np.float32)
+        return maps, out, {}

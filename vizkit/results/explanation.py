@@ -1,0 +1,378 @@
+"""Attribution results: :class:`Explanation` (one method on a batch) and :class:`Comparison`.
+
+Plain numpy data plus metadata, immutable and picklable; no TensorFlow here. Maps keep their raw
+signed values at input resolution: normalization, clipping and absolute values are display
+options (:meth:`Explanation.normalized`, :meth:`Explanation.plot`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from vizkit.errors import InputError
+from vizkit.results.base import Result, frozen_array
+
+
+class FrozenParams(dict):
+    """A read-only dict (hyperparameters, extras) that pickles and prints like a dict."""
+
+    def _readonly(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("explanation parameters are read-only: use Explanation.replace(...)")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _readonly  # type: ignore[assignment]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for key, value in dict.items(self):
+            if isinstance(value, np.ndarray) and value.flags.writeable:
+                dict.__setitem__(self, key, frozen_array(value))
+
+    def __reduce__(self) -> tuple:
+        return (FrozenParams, (dict(self),))
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return id(self)
+
+    def __or__(self, other: Any) -> dict:  # type: ignore[override]
+        return {**self, **other}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Predictions(Result):
+    """Top-k classes and their probabilities per image.
+
+    Attributes
+    ----------
+    classes : ndarray, shape (N, k), int64
+        Class indices, most probable first.
+    probabilities : ndarray, shape (N, k), float32
+    """
+
+    classes: np.ndarray
+    probabilities: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.classes.shape[0])
+
+    @property
+    def top(self) -> np.ndarray:
+        """Predicted class per image, shape (N,)."""
+        return self.classes[:, 0]
+
+    @property
+    def top_probability(self) -> np.ndarray:
+        """Probability of the predicted class per image, shape (N,)."""
+        return self.probabilities[:, 0]
+
+    def __getitem__(self, index: Any) -> Predictions:
+        rows = _rows(index, len(self))
+        return Predictions(classes=self.classes[rows], probabilities=self.probabilities[rows])
+
+
+def _rows(index: Any, n: int) -> np.ndarray:
+    if isinstance(index, (int, np.integer)) and not isinstance(index, bool):
+        if not -n <= index < n:
+            raise IndexError(f"image index {index} is out of range for {n} images")
+        return np.array([index % n])
+    return np.arange(n)[index]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Explanation(Result):
+    """Attribution maps from one method for a batch of images.
+
+    Attributes
+    ----------
+    method : str
+        Registry name (``"gradcam"``, ...); ``label`` is its human name.
+    maps : ndarray, shape (N, H, W), float32
+        Raw signed attribution values at input resolution.
+    inputs : ndarray, shape (N, H, W, C), float32
+        The images as the model saw them.
+    targets : ndarray, shape (N,), int64
+        The class each map explains.
+    scores : ndarray, shape (N,), float32
+        The model's score for the target (logit or probability, see ``score_kind``).
+    predictions : Predictions
+        Top-k classes and probabilities.
+    layer : str or None
+        The layer path for layer-based methods.
+    params : dict
+        The hyperparameters used (read-only).
+    seconds : float
+        Wall time of the computation.
+    extras : dict of str to ndarray
+        Per-image intermediates (e.g. ``"weights"`` and ``"cam"`` for CAMs).
+    """
+
+    method: str
+    maps: np.ndarray
+    inputs: np.ndarray
+    targets: np.ndarray
+    scores: np.ndarray
+    predictions: Predictions
+    layer: str | None = None
+    params: Mapping[str, Any] = dataclasses.field(default_factory=FrozenParams)
+    seconds: float = 0.0
+    score_kind: str = "logit"
+    output: int = 0
+    model_name: str = ""
+    value_range: tuple[float, float] | None = None
+    class_names: tuple[str, ...] | None = None
+    extras: Mapping[str, Any] = dataclasses.field(default_factory=FrozenParams)
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.params, FrozenParams):
+            object.__setattr__(self, "params", FrozenParams(self.params))
+        if not isinstance(self.extras, FrozenParams):
+            object.__setattr__(self, "extras", FrozenParams(self.extras))
+        if self.maps.ndim != 3:
+            raise InputError(f"maps must have shape (N, H, W), not {self.maps.shape}")
+
+    # -- container behaviour ----------------------------------------------------------------
+    def __len__(self) -> int:
+        return int(self.maps.shape[0])
+
+    def __getitem__(self, index: int | slice | Sequence[int] | np.ndarray) -> Explanation:
+        """The explanation of a subset of the images (an int keeps a batch of one)."""
+        rows = _rows(index, len(self))
+        n = len(self)
+        extras = {
+            k: (v[rows] if isinstance(v, np.ndarray) and v.ndim and len(v) == n else v)
+            for k, v in self.extras.items()
+        }
+        return dataclasses.replace(
+            self,
+            maps=self.maps[rows],
+            inputs=self.inputs[rows],
+            targets=self.targets[rows],
+            scores=self.scores[rows],
+            predictions=self.predictions[rows],
+            extras=FrozenParams(extras),
+        )
+
+    def __iter__(self) -> Iterable[Explanation]:
+        return (self[i] for i in range(len(self)))
+
+    def __repr__(self) -> str:
+        where = f", layer={self.layer!r}" if self.layer else ""
+        return (
+            f"Explanation({self.method!r}, {len(self)} images, maps {self.maps.shape[1:]}"
+            f"{where}, {self.seconds:.3f}s)"
+        )
+
+    # -- display helpers --------------------------------------------------------------------
+    @property
+    def display_inputs(self) -> np.ndarray:
+        """Images scaled to [0, 1] for ``imshow``, shape (N, H, W, C)."""
+        x = self.inputs.astype(np.float32)
+        if self.value_range is not None:
+            lo, hi = self.value_range
+            return np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+        lo = x.min(axis=(1, 2, 3), keepdims=True)
+        hi = x.max(axis=(1, 2, 3), keepdims=True)
+        return (x - lo) / np.where(hi > lo, hi - lo, 1.0)
+
+    def class_name(self, index: int) -> str:
+        """A readable name for class ``index``."""
+        if self.class_names and 0 <= index < len(self.class_names):
+            return str(self.class_names[index])
+        return str(int(index))
+
+    def normalized(
+        self,
+        *,
+        absolute: bool = False,
+        clip_percentile: float | None = 99.5,
+        per_image: bool = True,
+    ) -> np.ndarray:
+        """Maps scaled for display, shape (N, H, W) float32.
+
+        Parameters
+        ----------
+        absolute : bool
+            Use magnitudes: values in [0, 1]. Otherwise signs are kept: values in [-1, 1].
+        clip_percentile : float, optional
+            Divide by this percentile of the absolute values (and clip), so a few extreme pixels
+            do not wash out the map; ``None`` or 100 uses the maximum.
+        per_image : bool
+            Scale each image on its own, or the whole batch on one scale.
+        """
+        values = self.maps.astype(np.float32)
+        if absolute:
+            values = np.abs(values)
+        return _scale(values, clip_percentile, per_image)
+
+    def to_frame(self) -> Any:
+        """One row per image: target, score, prediction, and map statistics (pandas)."""
+        import pandas as pd
+
+        maps = self.maps.reshape(len(self), -1)
+        return pd.DataFrame(
+            {
+                "image": np.arange(len(self)),
+                "method": self.method,
+                "layer": self.layer,
+                "target": self.targets,
+                "target_name": [self.class_name(t) for t in self.targets],
+                f"score_{self.score_kind}": self.scores,
+                "predicted": self.predictions.top,
+                "probability": self.predictions.top_probability,
+                "map_min": maps.min(axis=1),
+                "map_max": maps.max(axis=1),
+                "map_mean": maps.mean(axis=1),
+                "map_abs_sum": np.abs(maps).sum(axis=1),
+            }
+        )
+
+    def plot(
+        self,
+        index: int = 0,
+        ax: Any = None,
+        *,
+        kind: str = "overlay",
+        cmap: str | None = None,
+        alpha: float = 0.5,
+        clip_percentile: float | None = 99.5,
+        absolute: bool | None = None,
+        title: str | bool = True,
+        colorbar: bool = False,
+    ) -> Any:
+        """Draw map ``index`` on ``ax`` (a new pyplot figure when None) and return the axes.
+
+        ``kind`` is ``"overlay"`` (map over the image), ``"heatmap"`` (map alone) or
+        ``"masked"`` (the image with low-attribution pixels dimmed).
+        """
+        from vizkit.plotting.attribution import plot_explanation
+
+        return plot_explanation(
+            self,
+            index,
+            ax,
+            kind=kind,
+            cmap=cmap,
+            alpha=alpha,
+            clip_percentile=clip_percentile,
+            absolute=absolute,
+            title=title,
+            colorbar=colorbar,
+        )
+
+    @property
+    def signed(self) -> bool:
+        """True when the maps have meaningful negative values (so a diverging colour map fits)."""
+        return bool((self.maps < 0).any())
+
+
+def _scale(values: np.ndarray, clip_percentile: float | None, per_image: bool) -> np.ndarray:
+    magnitude = np.abs(values)
+    axes = (1, 2) if per_image else (0, 1, 2)
+    if clip_percentile is None or clip_percentile >= 100:
+        top = magnitude.max(axis=axes, keepdims=True)
+    else:
+        top = np.percentile(magnitude, clip_percentile, axis=axes, keepdims=True)
+        # a map that is zero almost everywhere: fall back to its maximum
+        top = np.where(top > 0, top, magnitude.max(axis=axes, keepdims=True))
+    scaled = values / np.where(top > 0, top, 1.0)
+    low = 0.0 if (values >= 0).all() else -1.0
+    return np.clip(scaled, low, 1.0).astype(np.float32)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Comparison(Result):
+    """Several explanations of the same images, side by side.
+
+    Attributes
+    ----------
+    explanations : tuple of Explanation
+        One per method, all on the same images.
+    """
+
+    explanations: tuple[Explanation, ...]
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        explanations = tuple(self.explanations)
+        if not explanations:
+            raise InputError("compare needs at least one explanation")
+        for e in explanations:
+            if not isinstance(e, Explanation):
+                raise InputError(f"compare takes Explanation objects, not {type(e).__name__}")
+        first = explanations[0]
+        for e in explanations[1:]:
+            if e.inputs.shape != first.inputs.shape or not np.array_equal(e.inputs, first.inputs):
+                raise InputError(
+                    f"explanations {first.method!r} and {e.method!r} are on different images: "
+                    "compare explanations of the same inputs"
+                )
+        object.__setattr__(self, "explanations", explanations)
+
+    def __len__(self) -> int:
+        return len(self.explanations)
+
+    def __iter__(self) -> Iterable[Explanation]:
+        return iter(self.explanations)
+
+    def __getitem__(self, key: int | str) -> Explanation:
+        if isinstance(key, str):
+            for e in self.explanations:
+                if e.method == key:
+                    return e
+            raise KeyError(f"no explanation by method {key!r}: have {self.methods}")
+        return self.explanations[key]
+
+    @property
+    def methods(self) -> list[str]:
+        return [e.method for e in self.explanations]
+
+    @property
+    def num_images(self) -> int:
+        return len(self.explanations[0])
+
+    def __repr__(self) -> str:
+        return f"Comparison({self.methods}, {self.num_images} images)"
+
+    def to_frame(self) -> Any:
+        """All explanations' per-image rows in one pandas DataFrame."""
+        import pandas as pd
+
+        return pd.concat([e.to_frame() for e in self.explanations], ignore_index=True)
+
+    def plot(
+        self,
+        fig: Any = None,
+        *,
+        images: Sequence[int] | None = None,
+        kind: str = "overlay",
+        shared_scale: bool = False,
+        absolute: bool | None = None,
+        clip_percentile: float | None = 99.5,
+        cmap: str | None = None,
+        alpha: float = 0.5,
+        panel_size: float = 2.2,
+    ) -> Any:
+        """A grid: one row per image, columns input + one per method; returns the figure.
+
+        ``fig`` is a matplotlib Figure to draw on (a new ``matplotlib.figure.Figure`` when
+        None). ``shared_scale`` puts every panel of a row on one colour scale.
+        """
+        from vizkit.plotting.attribution import plot_comparison
+
+        return plot_comparison(
+            self,
+            fig,
+            images=images,
+            kind=kind,
+            shared_scale=shared_scale,
+            absolute=absolute,
+            clip_percentile=clip_percentile,
+            cmap=cmap,
+            alpha=alpha,
+            panel_size=panel_size,
+        )
