@@ -33,13 +33,26 @@ _CACHES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def model_cache(model: keras.Model) -> dict[Any, Any]:
     """A dict that lives as long as ``model``: compiled functions, rebuilt graphs, ...
 
-    Keyed by object identity. Changing a model's weights in place keeps cached graphs valid (they
-    share the layers); changing its structure needs a new model object.
+    Keyed by object identity. Weights changed in place stay valid (cached graphs share the
+    layers' variables). A change of structure that tutorials make in place, such as
+    ``model.layers[-1].activation = activations.linear`` or ``Sequential.pop()``, is detected
+    (by the layers and their activation functions) and empties the cache.
     """
+    signature = _structure_signature(model)
     try:
-        return _CACHES.setdefault(model, {})
+        entry = _CACHES.get(model)
+        if entry is None or entry[0] != signature:
+            entry = (signature, {})
+            _CACHES[model] = entry
+        return entry[1]
     except TypeError:  # not weak-referenceable: no caching
         return {}
+
+
+def _structure_signature(model: keras.Model) -> tuple[Any, ...]:
+    return tuple(
+        (id(layer), id(getattr(layer, "activation", None))) for _, layer in iter_layers(model)
+    )
 
 
 # --------------------------------------------------------------------------------------------

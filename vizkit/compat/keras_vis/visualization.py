@@ -37,7 +37,6 @@ from vizkit.models import (
     get_layer,
     head_info,
     input_shape,
-    iter_layers,
     layer_output_shape,
     model_cache,
     rebuild,
@@ -129,18 +128,12 @@ def _check_model(model: Any) -> None:
 def _sync_caches(model: keras.Model) -> None:
     """Drop the model's cached graphs when a layer's activation changed in place.
 
-    Tutorials set ``model.layers[i].activation = activations.linear``; functions traced before
-    that would keep the old activation. Every call compares each layer's activation with the
-    last call's (cheap) and, on a change, clears :func:`vizkit.models.model_cache` for the
-    model, so a change made without ``apply_modifications`` is picked up. The cache is shared:
-    vizkit's own methods called afterwards rebuild too. A model seen for the first time is
-    cleared as well (its cached graphs may predate a change).
+    Tutorials set ``model.layers[i].activation = activations.linear``; graphs traced before that
+    would keep the old activation. :func:`vizkit.models.model_cache` compares the layers and
+    their activation functions on every access and starts afresh on a change, for vizkit's own
+    methods too; this call just touches the cache.
     """
-    signature = tuple((path, activation_name(layer)) for path, layer in iter_layers(model))
-    cache = model_cache(model)
-    if cache.get((_KEY, "signature")) != signature:
-        cache.clear()
-        cache[(_KEY, "signature")] = signature
+    model_cache(model)
 
 
 def _backprop(model: keras.Model, modifier: Any) -> tuple[keras.Model, str | None]:
