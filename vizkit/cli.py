@@ -1,0 +1,489 @@
+"""The ``vizkit`` command: reports, single explanation figures and model summaries.
+
+Importing this module is cheap (no TensorFlow, numpy or matplotlib): ``vizkit --help`` answers
+at once, and the heavy libraries load only when a command runs.
+
+Exit codes
+----------
+0  success
+1  unexpected internal error (a bug: please report it with the ``--debug`` traceback)
+2  bad usage or input: unknown option, missing file, unreadable image, unknown method,
+   sample or layer, target out of range
+3  model refused or unloadable: the file would run code when loaded (pass ``--trust`` only for
+   files you trust), or it is not a Keras model vizkit can read
+130 interrupted (Ctrl-C)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from vizkit.errors import (
+    InputError,
+    ModelFileError,
+    UnsafeModelError,
+    VizkitError,
+    one_line,
+)
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_MODEL = 3
+EXIT_INTERRUPTED = 130
+
+PROG = "vizkit"
+
+EXIT_CODES_HELP = """\
+exit codes:
+  0    success
+  1    unexpected internal error (report it with the --debug traceback)
+  2    bad usage or input: missing file, unreadable image, unknown method, sample or
+       layer, target out of range
+  3    model refused or unloadable (use --trust only for model files you trust)
+  130  interrupted
+"""
+
+MODEL_HELP = (
+    "a Keras model file (.keras, .h5) or sample:NAME for a bundled sample model "
+    "(sample:digits_cnn, sample:digits_mlp, sample:shapes_vgg)"
+)
+
+
+class UsageError(Exception):
+    """A command-line mistake found by the argument parser (exit code 2)."""
+
+    def __init__(self, message: str, prog: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that reports mistakes as one line instead of usage plus exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, self.prog)
+
+
+def _csv(value: str) -> list[str]:
+    items = [item.strip() for item in value.split(",")]
+    return [item for item in items if item]
+
+
+def _ints(value: str) -> list[int]:
+    try:
+        return [int(item) for item in _csv(value)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a comma-separated list of class indices (e.g. 3 or 3,7)"
+        ) from None
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive whole number")
+    return number
+
+
+def _param(value: str) -> tuple[str, str]:
+    name, sep, raw = value.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"{value!r} is not NAME=VALUE (e.g. samples=32)")
+    return name.strip(), raw.strip()
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("output and diagnostics")
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress bars or messages (errors still print)",
+    )
+    group.add_argument(
+        "--debug", action="store_true", help="show full tracebacks and the library's debug log"
+    )
+
+
+def _model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, metavar="PATH|sample:NAME", help=MODEL_HELP)
+    parser.add_argument(
+        "--trust",
+        action="store_true",
+        help="load model files that run code when loaded (Lambda layers, custom objects); "
+        "only for files you trust",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``vizkit`` argument parser (exposed for documentation and tests)."""
+    from vizkit import __version__
+
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = _Parser(
+        prog=PROG,
+        description="See inside trained Keras CNNs: reports, attribution figures and summaries.",
+        epilog=EXIT_CODES_HELP + "\nRun 'vizkit COMMAND --help' for a command's options.",
+        formatter_class=formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"vizkit {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    # ---- report ------------------------------------------------------------------------------
+    report = commands.add_parser(
+        "report",
+        help="write an HTML report with every figure as PDF/SVG/PNG and tables as CSV",
+        description=(
+            "Write DIR/report.html (one self-contained file) plus each figure as vector\n"
+            "PDF/SVG and 300 dpi PNG under DIR/figures/, tables as CSV under DIR/tables/,\n"
+            "and the exact settings, seeds and package versions in DIR/settings.json."
+        ),
+        epilog=EXIT_CODES_HELP
+        + "\nexample:\n  vizkit report --model sample:digits_cnn --methods gradcam,saliency "
+        "--out report/",
+        formatter_class=formatter,
+    )
+    _model_args(report)
+    report.add_argument(
+        "--images",
+        nargs="+",
+        metavar="PATH",
+        help="image files or folders to explain (default: the sample's test images for "
+        "sample models; none otherwise)",
+    )
+    report.add_argument(
+        "--methods",
+        type=_csv,
+        metavar="M1,M2",
+        help="attribution methods, comma-separated, or 'all' (default: saliency, smoothgrad, "
+        "integrated_gradients, gradcam, gradcam_pp, occlusion; see 'vizkit methods')",
+    )
+    report.add_argument(
+        "--layers",
+        type=_csv,
+        metavar="L1,L2",
+        help="layers whose feature maps to show (default: a few convolutional layers)",
+    )
+    report.add_argument(
+        "--targets",
+        type=_ints,
+        metavar="C[,C...]",
+        help="class to explain: one index for every image or one per image "
+        "(default: the predicted class)",
+    )
+    report.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    report.add_argument(
+        "--formats",
+        type=_csv,
+        default=["html", "pdf", "png", "svg"],
+        metavar="F1,F2",
+        help="what to write: html, pdf, png, svg (default: all; CSV tables are always written)",
+    )
+    report.add_argument(
+        "--style",
+        choices=["paper", "screen"],
+        default="paper",
+        help="figure style (default: paper)",
+    )
+    report.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    report.add_argument(
+        "--max-images",
+        type=_positive,
+        default=4,
+        metavar="N",
+        help="explain at most N images (default: 4)",
+    )
+    report.add_argument(
+        "--max-classes",
+        type=_positive,
+        default=10,
+        metavar="N",
+        help="activation maximization for at most N classes (default: 10)",
+    )
+    report.add_argument(
+        "--history",
+        metavar="PATH",
+        help="training history as JSON ({metric: [values]}) or a Keras CSVLogger file "
+        "(default: the sample's history for sample models)",
+    )
+    report.add_argument("--title", help="report title (default: from the model name)")
+    _common(report)
+    report.set_defaults(handler=_run_report)
+
+    # ---- explain -----------------------------------------------------------------------------
+    explain = commands.add_parser(
+        "explain",
+        help="one attribution figure for one image",
+        description="Explain one image with one method and save the figure\n"
+        "(PNG, PDF or SVG, from the file name).",
+        epilog=EXIT_CODES_HELP
+        + "\nexample:\n  vizkit explain --model model.keras --image cat.png --method gradcam "
+        "--out cat_gradcam.pdf",
+        formatter_class=formatter,
+    )
+    _model_args(explain)
+    explain.add_argument("--image", required=True, metavar="PATH", help="the image to explain")
+    explain.add_argument(
+        "--method", default="gradcam", help="attribution method (default: gradcam)"
+    )
+    explain.add_argument(
+        "--target", type=int, metavar="C", help="class to explain (default: the predicted class)"
+    )
+    explain.add_argument("--layer", help="layer for CAM methods (default: the last conv layer)")
+    explain.add_argument(
+        "--param",
+        type=_param,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="method hyperparameter, repeatable (e.g. --param samples=32)",
+    )
+    explain.add_argument(
+        "--out", required=True, metavar="FILE", help="output figure: .png, .pdf or .svg"
+    )
+    explain.add_argument(
+        "--kind",
+        choices=["overlay", "heatmap", "masked"],
+        default="overlay",
+        help="map over the image, map alone, or image with low-attribution pixels dimmed "
+        "(default: overlay)",
+    )
+    explain.add_argument(
+        "--style",
+        choices=["paper", "screen"],
+        default="paper",
+        help="figure style (default: paper)",
+    )
+    explain.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    _common(explain)
+    explain.set_defaults(handler=_run_explain)
+
+    # ---- summary -----------------------------------------------------------------------------
+    summary = commands.add_parser(
+        "summary",
+        help="print the model's layer table",
+        description="Print the layer table: output shapes, parameters, MACs, receptive fields.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=formatter,
+    )
+    _model_args(summary)
+    summary.add_argument(
+        "--format",
+        choices=["text", "csv"],
+        default="text",
+        help="text table or CSV (default: text)",
+    )
+    summary.add_argument(
+        "--width", type=_positive, default=100, help="text table width (default: 100)"
+    )
+    _common(summary)
+    summary.set_defaults(handler=_run_summary)
+
+    # ---- methods -----------------------------------------------------------------------------
+    methods = commands.add_parser(
+        "methods",
+        help="list the available attribution methods",
+        description="List the attribution methods --methods and --method accept.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=formatter,
+    )
+    _common(methods)
+    methods.set_defaults(handler=_run_methods)
+    return parser
+
+
+# --------------------------------------------------------------------------------------------
+# Commands (heavy imports happen inside)
+# --------------------------------------------------------------------------------------------
+def _say(args: argparse.Namespace, message: str) -> None:
+    if not args.quiet:
+        print(message, file=sys.stderr)
+
+
+def _check_file(path: str, what: str) -> None:
+    if not os.path.exists(path):
+        raise InputError(f"{what} {path!r} does not exist")
+
+
+def _load(args: argparse.Namespace) -> Any:
+    """Resolve ``--model``; a missing file is bad input (2), a refused one exit code 3."""
+    from vizkit.report import resolve_model
+
+    spec = args.model
+    if not str(spec).startswith("sample:"):
+        _check_file(spec, "model file")
+    return resolve_model(spec, trust=args.trust)
+
+
+def _run_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from vizkit.report import REPORT_FORMATS, build_report
+
+    bad = [f for f in args.formats if f not in REPORT_FORMATS]
+    if bad or not args.formats:
+        raise InputError(
+            f"unknown format {bad[0]!r}: choose from {', '.join(REPORT_FORMATS)}"
+            if bad
+            else f"--formats is empty: choose from {', '.join(REPORT_FORMATS)}"
+        )
+    for path in args.images or ():
+        _check_file(path, "image")
+    if args.history:
+        _check_file(args.history, "history file")
+    resolved = _load(args)
+    path = build_report(
+        resolved,
+        args.images,
+        methods=args.methods,
+        out_dir=args.out,
+        layers=args.layers,
+        targets=args.targets,
+        formats=args.formats,
+        history=args.history,
+        style=args.style,
+        seed=args.seed,
+        max_images=args.max_images,
+        max_classes=args.max_classes,
+        title=args.title,
+        progress=not args.quiet,
+        command=[PROG, *argv],
+    )
+    if not args.quiet:
+        print(path)
+    return EXIT_OK
+
+
+def _run_explain(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from vizkit.plotting.figures import save_format_for
+    from vizkit.report import explain_figure
+
+    save_format_for(args.out)  # check the suffix before any model work
+    _check_file(args.image, "image")
+    resolved = _load(args)
+    params = _parse_params(args.param)
+    path = explain_figure(
+        resolved,
+        args.image,
+        method=args.method,
+        out=args.out,
+        target=args.target,
+        layer=args.layer,
+        params=params,
+        kind=args.kind,
+        style=args.style,
+        seed=args.seed,
+    )
+    if not args.quiet:
+        print(path)
+    return EXIT_OK
+
+
+def _parse_params(pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    import ast
+
+    params: dict[str, Any] = {}
+    for name, raw in pairs:
+        try:
+            params[name] = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            params[name] = raw  # a plain word such as a layer name or a mode
+    return params
+
+
+def _run_summary(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    resolved = _load(args)
+    from vizkit.summary import summarize
+
+    summary = summarize(resolved.model)
+    if args.format == "csv":
+        summary.to_frame().to_csv(sys.stdout, index=False)
+    else:
+        print(summary.to_text(width=args.width))
+    return EXIT_OK
+
+
+def _run_methods(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from vizkit.registry import available_methods, get_method
+
+    for name in available_methods():
+        info = get_method(name)
+        layer = "  (uses a layer)" if info.needs_layer else ""
+        print(f"{name:<24} {info.label}{layer}")
+        if info.reference:
+            print(f"{'':<24} {one_line(info.reference)}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------------
+def exit_code_for(error: BaseException) -> int:
+    """The documented exit code for an exception raised while running a command."""
+    if isinstance(error, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    if isinstance(error, ModelFileError):  # includes UnsafeModelError
+        return EXIT_MODEL
+    if isinstance(error, (VizkitError, UsageError, FileNotFoundError)):
+        return EXIT_USAGE
+    return EXIT_INTERNAL
+
+
+def _configure_logging(debug: bool) -> None:
+    import logging
+
+    if debug:
+        logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+        logging.getLogger("vizkit").setLevel(logging.DEBUG)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``vizkit`` command with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as stop:  # --help, --version
+            return int(stop.code or 0) if not isinstance(stop.code, str) else EXIT_USAGE
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        _configure_logging(args.debug)
+        return int(args.handler(args, argv))
+    except UsageError as error:
+        print(
+            f"{error.prog}: error: {one_line(str(error))} (see '{error.prog} --help')",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:  # noqa: BLE001 - the CLI's last line of defence
+        code = exit_code_for(error)
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        if code == EXIT_INTERNAL:
+            message = f"internal error: {type(error).__name__}: {one_line(str(error))}"
+            if not debug:
+                message += " (run again with --debug for the traceback)"
+        else:
+            message = one_line(str(error))
+            if isinstance(error, UnsafeModelError):  # the library says trust=True
+                message = message.replace("trust=True", "--trust")
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

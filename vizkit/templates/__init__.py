@@ -1,0 +1,1 @@
+"""HTML templates for reports, kept as Python strings so packaging needs no data files."""
