@@ -41,6 +41,9 @@ _API: dict[str, str] = {
     "sample_images": "vizkit.samples",
     "sample_metadata": "vizkit.samples",
     "sample_names": "vizkit.samples",
+    "sample_history": "vizkit.samples",
+    "sample_path": "vizkit.samples",
+    "sample_test_predictions": "vizkit.samples",
     # attribution
     "explain": "vizkit.methods",
     "compare": "vizkit.methods",

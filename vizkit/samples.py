@@ -1,0 +1,249 @@
+"""vizkit's sample models: trained networks and their held-out test images, ready to inspect.
+
+``sample_model("shapes_vgg")`` returns a trained Keras model, ``sample_images("shapes_vgg")``
+the shipped test images (with labels and, for the shapes, ground-truth object masks). The files
+come from :mod:`sample_models` (``make samples``); a sample that is missing or stale is built on
+first use in a separate process (see :func:`ensure_built`). Loaded models are cached per process
+and shared between callers: do not modify them in place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from vizkit.errors import InputError, ModelFileError
+from vizkit.inputs import ImageBatch
+from vizkit.results.base import Result
+
+__all__ = [
+    "TestPredictions",
+    "ensure_built",
+    "sample_history",
+    "sample_images",
+    "sample_metadata",
+    "sample_model",
+    "sample_names",
+    "sample_path",
+    "sample_test_predictions",
+]
+
+_LOCK = threading.RLock()
+_MODELS: dict[tuple[str, str, int], Any] = {}
+
+
+def _catalog() -> ModuleType:
+    """``sample_models.catalog``, also from a source tree whose editable install predates it."""
+    try:
+        return importlib.import_module("sample_models.catalog")
+    except ModuleNotFoundError as err:
+        if err.name not in ("sample_models", "sample_models.catalog"):
+            raise
+    package_dir = Path(__file__).resolve().parent.parent / "sample_models"
+    init = package_dir / "__init__.py"
+    if not init.is_file():
+        raise ModelFileError(
+            "the sample_models package is not installed: reinstall vizkit (pip install -e .)"
+        )
+    spec = importlib.util.spec_from_file_location(
+        "sample_models", init, submodule_search_locations=[str(package_dir)]
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["sample_models"] = module
+    spec.loader.exec_module(module)
+    return importlib.import_module("sample_models.catalog")
+
+
+def sample_names() -> list[str]:
+    """Names of the sample models: ``["digits_cnn", "digits_mlp", "shapes_vgg"]``."""
+    return list(_catalog().SAMPLE_NAMES)
+
+
+def _check(name: str) -> str:
+    if not isinstance(name, str):
+        raise InputError(f"sample name must be a string such as 'shapes_vgg', not {name!r}")
+    return _catalog().check_name(name)
+
+
+def ensure_built(name: str) -> Path:
+    """Build ``name`` if it is missing or stale; return its build directory.
+
+    The build runs ``python -m sample_models build NAME`` in a child process, so the
+    determinism settings it needs never change this process. Progress goes to stderr.
+    """
+    catalog = _catalog()
+    _check(name)
+    with _LOCK:
+        state, _ = catalog.status(name)
+        if state != "ok":
+            env = dict(os.environ)
+            parent = str(catalog.PACKAGE_DIR.parent)
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (parent, env.get("PYTHONPATH", "")) if p)
+            result = subprocess.run(
+                [sys.executable, "-m", "sample_models", "build", name],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                check=False,
+            )
+            if result.returncode != 0 or catalog.status(name)[0] != "ok":
+                raise ModelFileError(
+                    f"building sample model {name!r} failed (exit code {result.returncode}): "
+                    f"run `python -m sample_models build {name}` to see why"
+                )
+    return catalog.sample_dir(name)
+
+
+def sample_path(name: str) -> Path:
+    """Path of the sample's ``model.keras`` (built first if needed); its folder holds the rest."""
+    return ensure_built(name) / "model.keras"
+
+
+def sample_metadata(name: str) -> dict[str, Any]:
+    """The sample's ``metadata.json``: class names, input shape, value range, accuracy, ...
+
+    Returns
+    -------
+    dict
+        A fresh copy; keys include ``class_names``, ``input_shape``, ``value_range``,
+        ``preprocessing``, ``data_origin``, ``test_accuracy``, ``seed``, ``fingerprint``,
+        ``vizkit_version`` and ``build_seconds``.
+    """
+    with open(ensure_built(name) / "metadata.json", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def sample_history(name: str) -> dict[str, list[float]]:
+    """The training history: ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` per epoch."""
+    with open(ensure_built(name) / "history.json", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _load(path: Path) -> Any:
+    try:
+        from vizkit.loading import load_model
+    except ModuleNotFoundError as err:
+        if err.name != "vizkit.loading":
+            raise
+        # TODO: drop this fallback once vizkit.loading has landed (it always should be used).
+        from vizkit._tf import keras
+
+        return keras.saving.load_model(path, safe_mode=True)
+    return load_model(path)
+
+
+def sample_model(name: str) -> Any:
+    """The trained Keras model ``name`` (cached per process; do not modify it in place).
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`sample_names`.
+
+    Returns
+    -------
+    keras.Model
+        Uncompiled; inputs on the ``[0, 1]`` scale (see :func:`sample_metadata`).
+    """
+    path = sample_path(name)
+    key = (name, str(path.resolve()), path.stat().st_mtime_ns)
+    with _LOCK:
+        model = _MODELS.get(key)
+        if model is None:
+            model = _load(path)
+            for old in [k for k in _MODELS if k[0] == name]:
+                del _MODELS[old]
+            _MODELS[key] = model
+    return model
+
+
+def sample_images(name: str) -> ImageBatch:
+    """The shipped held-out test images of ``name`` with labels (and masks for the shapes).
+
+    Returns
+    -------
+    ImageBatch
+        ``array`` ``(N, H, W, C)`` float32 in [0, 1], ``labels``, ``class_names``, names such
+        as ``"test 3 (circle)"``, and ``masks`` ``(N, H, W)`` bool where the sample has them.
+    """
+    directory = ensure_built(name)
+    metadata = sample_metadata(name)
+    class_names = tuple(metadata["class_names"])
+    with np.load(directory / "test_images.npz") as shipped:
+        images = shipped["images"].astype(np.float32)
+        labels = shipped["labels"].astype(np.int64)
+        indices = shipped["indices"]
+        masks = shipped["masks"].astype(bool) if "masks" in shipped.files else None
+    lo, hi = (float(v) for v in metadata["value_range"])
+    unit = np.clip((images - lo) / (hi - lo), 0.0, 1.0)
+    originals = tuple(np.round(u * 255.0).astype(np.uint8) for u in unit)
+    names = tuple(f"test {int(i)} ({class_names[int(y)]})" for i, y in zip(indices, labels))
+    return ImageBatch(
+        array=images,
+        originals=originals,
+        names=names,
+        value_range=(lo, hi),
+        labels=labels,
+        masks=masks,
+        class_names=class_names,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class TestPredictions(Result):
+    """A sample model's predictions on its whole held-out test set (computed at build time).
+
+    Attributes
+    ----------
+    labels : ndarray, shape (N,), int64
+        True classes.
+    probabilities : ndarray, shape (N, K), float32
+        Softmax outputs.
+    predictions : ndarray, shape (N,), int64
+        Arg-max classes.
+    class_names : tuple of str
+    """
+
+    __test__ = False  # not a pytest test class despite the name
+
+    labels: np.ndarray
+    probabilities: np.ndarray
+    predictions: np.ndarray
+    class_names: tuple[str, ...]
+
+    @property
+    def accuracy(self) -> float:
+        """Fraction of test images classified correctly."""
+        return float(np.mean(self.labels == self.predictions))
+
+    @property
+    def confusion_matrix(self) -> np.ndarray:
+        """``(K, K)`` counts: row = true class, column = predicted class."""
+        k = len(self.class_names)
+        counts = np.zeros((k, k), dtype=np.int64)
+        np.add.at(counts, (self.labels, self.predictions), 1)
+        return counts
+
+
+def sample_test_predictions(name: str) -> TestPredictions:
+    """The sample's predictions on its full test set, for confusion matrices and reports."""
+    directory = ensure_built(name)
+    class_names = tuple(sample_metadata(name)["class_names"])
+    with np.load(directory / "test_predictions.npz") as saved:
+        return TestPredictions(
+            labels=saved["labels"].astype(np.int64),
+            probabilities=saved["probabilities"].astype(np.float32),
+            predictions=saved["predictions"].astype(np.int64),
+            class_names=class_names,
+        )
