@@ -423,6 +423,7 @@ class Method:
             class_names=inputs.class_names if isinstance(inputs, ImageBatch) else None,
             extras=FrozenParams(merged),
             label=self.info.label,
+            image_names=inputs.names if isinstance(inputs, ImageBatch) else (),
         )
 
     __call__ = explain

@@ -180,7 +180,9 @@ def plot_comparison(
         ax.imshow(image, cmap=image_cmap, vmin=0.0, vmax=1.0)
         predicted = int(first.predictions.top[index])
         prob = float(first.predictions.top_probability[index])
-        ax.set_title(f"image {index}: {first.class_name(predicted)} ({prob:.0%})", fontsize=9)
+        ax.set_title(
+            f"{first.image_name(index)}: {first.class_name(predicted)} ({prob:.0%})", fontsize=9
+        )
         ax.set_axis_off()
         scale = None
         if shared_scale:

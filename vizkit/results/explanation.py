@@ -107,6 +107,8 @@ class Explanation(Result):
         Wall time of the computation.
     extras : dict of str to ndarray
         Per-image intermediates (e.g. ``"weights"`` and ``"cam"`` for CAMs).
+    image_names : tuple of str
+        Names of the images (file names when they came from an ImageBatch).
     """
 
     method: str
@@ -125,6 +127,7 @@ class Explanation(Result):
     class_names: tuple[str, ...] | None = None
     extras: Mapping[str, Any] = dataclasses.field(default_factory=FrozenParams)
     label: str = ""
+    image_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -155,6 +158,7 @@ class Explanation(Result):
             scores=self.scores[rows],
             predictions=self.predictions[rows],
             extras=FrozenParams(extras),
+            image_names=tuple(self.image_names[i] for i in rows) if self.image_names else (),
         )
 
     def __iter__(self) -> Iterable[Explanation]:
@@ -178,6 +182,12 @@ class Explanation(Result):
         lo = x.min(axis=(1, 2, 3), keepdims=True)
         hi = x.max(axis=(1, 2, 3), keepdims=True)
         return (x - lo) / np.where(hi > lo, hi - lo, 1.0)
+
+    def image_name(self, index: int) -> str:
+        """The name of image ``index`` (its file name, or ``"image 3"``)."""
+        if self.image_names and 0 <= index < len(self.image_names):
+            return str(self.image_names[index])
+        return f"image {index}"
 
     def class_name(self, index: int) -> str:
         """A readable name for class ``index``."""

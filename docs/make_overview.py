@@ -1,0 +1,29 @@
+"""Draw the README's overview picture: method comparison on the shapes sample model.
+
+Run from the repository root: ``.venv/bin/python docs/make_overview.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+import vizkit
+
+
+def main() -> None:
+    model = vizkit.sample_model("shapes_vgg")
+    images = vizkit.sample_images("shapes_vgg")[[0, 1, 2]]
+    comparison = vizkit.explain(
+        model, images, method=["saliency", "integrated_gradients", "gradcam", "occlusion"]
+    )
+    fig = Figure(figsize=(10, 7.5), layout="constrained")
+    comparison.plot(fig=fig)
+    out = Path(__file__).parent / "images" / "overview.png"
+    fig.savefig(out, dpi=110)
+    print(out)
+
+
+if __name__ == "__main__":
+    main()
