@@ -1,0 +1,278 @@
+"""The methods x metrics table: every method's maps computed once, every metric run on them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from vizkit.errors import InputError
+from vizkit.inputs import ImageBatch, as_batch
+from vizkit.metrics._common import as_maps, is_explanation, masks_of
+from vizkit.metrics.faithfulness import deletion, insertion
+from vizkit.metrics.health import map_health
+from vizkit.metrics.localization import boxes_to_masks, pointing_game, relevance_mass
+from vizkit.metrics.sanity import cascading_randomization, data_randomization, predicted_targets
+from vizkit.results.metrics import EvaluationResult
+
+#: Metric names :func:`evaluate` accepts, in table order.
+METRICS = (
+    "deletion",
+    "insertion",
+    "pointing_game",
+    "relevance_mass",
+    "map_health",
+    "cascading_randomization",
+    "data_randomization",
+)
+#: Run when ``metrics=None``: the cheap ones; localization only where masks or boxes exist.
+DEFAULT_METRICS = ("deletion", "insertion", "pointing_game", "relevance_mass", "map_health")
+_LOCALIZATION = ("pointing_game", "relevance_mass")
+_ALIASES = {"health": "map_health", "randomization_sanity": "cascading_randomization"}
+
+
+def _metric_list(metrics: Sequence[str] | str | None, has_masks: bool, has_train: bool) -> list:
+    if metrics is None:
+        return [m for m in DEFAULT_METRICS if has_masks or m not in _LOCALIZATION]
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    chosen = []
+    for metric in metrics:
+        metric = _ALIASES.get(metric, metric)
+        if metric not in METRICS:
+            raise InputError(f"unknown metric {metric!r}: choose from {', '.join(METRICS)}")
+        if metric in _LOCALIZATION and not has_masks:
+            raise InputError(
+                f"metric {metric!r} needs ground truth: pass masks= or boxes=, or images that "
+                "carry masks"
+            )
+        if metric == "data_randomization" and not has_train:
+            raise InputError("metric 'data_randomization' needs train=(images, labels)")
+        if metric not in chosen:
+            chosen.append(metric)
+    return chosen
+
+
+def _method_specs(
+    methods: Any, params: Mapping[str, Mapping[str, Any]] | None
+) -> list[tuple[str, Any, dict[str, Any]]]:
+    """``(name, how, params)``: ``how`` is a registered name, a function, or precomputed maps."""
+    params = dict(params or {})
+    if isinstance(methods, str):
+        methods = [methods]
+    if isinstance(methods, Mapping):
+        items = list(methods.items())
+    else:
+        items = [
+            (m, m) if isinstance(m, str) else (getattr(m, "__name__", "custom"), m) for m in methods
+        ]
+    if not items:
+        raise InputError("no methods given: pass method names such as ['gradcam', 'occlusion']")
+    specs = []
+    for name, how in items:
+        if isinstance(how, Mapping):  # {"gradcam": {"layer": "conv2"}}
+            specs.append((str(name), str(name), {**params.get(name, {}), **dict(how)}))
+        else:
+            specs.append((str(name), how, dict(params.get(name, {}))))
+    unknown = set(params) - {name for name, _, _ in specs}
+    if unknown:
+        raise InputError(f"params given for methods not evaluated: {', '.join(sorted(unknown))}")
+    return specs
+
+
+def _maps_for(
+    model: Any, inputs: Any, x: np.ndarray, how: Any, targets: Any, params: dict[str, Any]
+) -> Any:
+    if isinstance(how, str):
+        from vizkit.methods import explain
+
+        return explain(model, inputs, method=how, targets=targets, **params)
+    if callable(how):
+        return how(model, x, targets)
+    if is_explanation(how) or isinstance(how, np.ndarray):
+        return how
+    raise InputError(f"cannot get maps from a {type(how).__name__}: pass a method name")
+
+
+def _rerunnable(name: str, how: Any, params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """What the randomization checks re-explain with: a method name or function, and params.
+
+    A precomputed Explanation is re-run through its own method name, parameters and layer.
+    """
+    if isinstance(how, str) or callable(how):
+        return how, params
+    method = getattr(how, "method", None) if is_explanation(how) else None
+    if isinstance(method, str):
+        from vizkit.registry import available_methods
+
+        if method in available_methods():
+            rerun_params = dict(getattr(how, "params", None) or {})
+            layer = getattr(how, "layer", None)
+            if layer is not None:
+                rerun_params["layer"] = layer
+            return method, {**rerun_params, **params}
+    raise InputError(
+        f"the randomization checks re-explain on randomized models: give method {name!r} as a "
+        "registered name or a function, not precomputed maps"
+    )
+
+
+def run_evaluation(
+    model: Any,
+    inputs: Any,
+    methods: Any = ("gradcam", "occlusion"),
+    metrics: Sequence[str] | str | None = None,
+    targets: Any = None,
+    *,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    masks: Any = None,
+    boxes: Any = None,
+    steps: int = 20,
+    deletion_fill: Any = "mean",
+    insertion_fill: Any = "blur",
+    score: str = "probability",
+    train: tuple[Any, Any] | None = None,
+    epochs: int = 5,
+    batch_size: int | None = None,
+    seed: int = 0,
+) -> EvaluationResult:
+    """Run every metric on every method's maps; see :func:`evaluate` for the parameters.
+
+    Returns
+    -------
+    EvaluationResult
+        ``.to_frame()`` the table, ``results[method][metric]`` each metric's result (curves to
+        plot), ``.warnings`` per method.
+    """
+    x = as_batch(inputs, model)
+    data = inputs if isinstance(inputs, ImageBatch) else x  # keeps image names on results
+    n, height, width = x.shape[:3]
+    if masks is None and boxes is not None:
+        masks = boxes_to_masks(boxes, n, (height, width))
+    if masks is None:
+        masks = masks_of(inputs)
+    chosen = _metric_list(metrics, masks is not None, train is not None)
+    specs = _method_specs(methods, params)
+    targets = predicted_targets(model, x, targets)  # every method explains the same classes
+    results: dict[str, dict[str, Any]] = {}
+    seconds: dict[str, float] = {}
+    for name, how, method_params in specs:
+        start = time.perf_counter()
+        explanation = _maps_for(model, inputs, x, how, targets, method_params)
+        seconds[name] = time.perf_counter() - start
+        maps = as_maps(explanation, n=n, size=(height, width))
+        found = getattr(explanation, "targets", None) if is_explanation(explanation) else None
+        method_targets = targets if found is None else np.asarray(found)
+        row: dict[str, Any] = {}
+        for metric in chosen:
+            if metric == "deletion":
+                row[metric] = deletion(
+                    model,
+                    data,
+                    maps,
+                    method_targets,
+                    steps=steps,
+                    fill=deletion_fill,
+                    score=score,
+                    batch_size=batch_size,
+                    seed=seed,
+                ).replace(method=name)
+            elif metric == "insertion":
+                row[metric] = insertion(
+                    model,
+                    data,
+                    maps,
+                    method_targets,
+                    steps=steps,
+                    fill=insertion_fill,
+                    score=score,
+                    batch_size=batch_size,
+                    seed=seed,
+                ).replace(method=name)
+            elif metric == "pointing_game":
+                row[metric] = pointing_game(maps, masks, inputs=data).replace(method=name)
+            elif metric == "relevance_mass":
+                row[metric] = relevance_mass(maps, masks, inputs=data).replace(method=name)
+            elif metric == "map_health":
+                row[metric] = map_health(explanation, method=name)
+            elif metric in ("cascading_randomization", "data_randomization"):
+                rerun, rerun_params = _rerunnable(name, how, method_params)
+                if metric == "cascading_randomization":
+                    result = cascading_randomization(
+                        model, data, rerun, method_targets, seed=seed, **rerun_params
+                    )
+                else:
+                    result = data_randomization(
+                        model,
+                        data,
+                        rerun,
+                        method_targets,
+                        train=train,
+                        epochs=epochs,
+                        seed=seed,
+                        **rerun_params,
+                    )
+                row[metric] = result.replace(method=name)
+        results[name] = row
+    return EvaluationResult(
+        methods=tuple(name for name, _, _ in specs),
+        metrics=tuple(chosen),
+        results=results,
+        seconds=seconds,
+    )
+
+
+def evaluate(
+    model: Any,
+    inputs: Any,
+    methods: Any = ("gradcam", "occlusion"),
+    metrics: Sequence[str] | str | None = None,
+    targets: Any = None,
+    **options: Any,
+) -> Any:
+    """Methods x metrics table: how far to trust each method's maps on these images.
+
+    Parameters
+    ----------
+    model : keras.Model
+    inputs : ImageBatch or ndarray (N, H, W, C)
+        An ImageBatch with ``masks`` (the shapes sample data) enables the localization metrics.
+    methods : sequence of str, or mapping
+        Registered method names; a mapping ``{label: name-or-function-or-maps}`` or
+        ``{name: {params}}`` also works. A function is called as ``fn(model, x, targets)``
+        with ``x`` an array; precomputed maps (array or Explanation) are used as they are.
+    metrics : sequence of str, optional
+        From ``deletion, insertion, pointing_game, relevance_mass, map_health,
+        cascading_randomization, data_randomization``. Default: deletion, insertion, map health,
+        and the localization metrics when masks are known. The randomization checks re-explain
+        once per layer (cascading) or retrain the model (data, needs ``train=``): ask for them.
+    targets : int, sequence of int, or None
+        None: each image's predicted class.
+    params : mapping, optional
+        Per-method hyperparameters, ``{"gradcam": {"layer": "conv2"}}``.
+    masks : ndarray of bool (N, H, W), optional
+    boxes : (N, 4) or per-image box lists, optional
+        ``(x_min, y_min, x_max, y_max)``, max exclusive.
+    steps : int
+        Deletion/insertion steps.
+    deletion_fill, insertion_fill
+        Fills for deletion (default each image's mean colour) and the insertion canvas
+        (default a blur of the image).
+    score : {"probability", "logit"}
+    train : (images, labels), optional
+        For ``data_randomization``; ``epochs`` sets its training length.
+    batch_size, seed
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows: methods; columns: ``deletion_auc`` (lower is better), ``deletion_random_auc``,
+        ``insertion_auc`` (higher is better), ``insertion_random_auc``, ``pointing_game``,
+        ``pointing_game_chance``, ``relevance_mass``, ``relevance_mass_chance``,
+        ``unhealthy_maps``, ``randomization_spearman``, ``randomization_ssim``,
+        ``randomization_flagged``, ... (see :data:`vizkit.results.metrics.COLUMNS`). For the
+        result objects behind the table (curves to plot), use :func:`run_evaluation`.
+    """
+    return run_evaluation(model, inputs, methods, metrics, targets, **options).to_frame()

@@ -1,0 +1,241 @@
+"""Drawing the metrics' results: curves, localization, the randomization cascade, map health.
+
+Every function draws on the ``ax`` (or ``fig``) it is given and returns it; only ``ax=None`` /
+``fig=None`` creates a figure through pyplot (the notebook convenience). No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from vizkit.errors import InputError
+
+#: Colour of warnings drawn on plots (flagged sanity checks, unhealthy maps).
+WARNING_COLOR = "#D55E00"
+
+
+def _axes(ax: Any) -> Any:
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    return plt.figure().add_subplot()
+
+
+def _figure(fig: Any, width: float, height: float) -> Any:
+    if fig is not None:
+        return fig
+    import matplotlib.pyplot as plt
+
+    return plt.figure(figsize=(width, height), layout="constrained")
+
+
+def _band(ax: Any, x: np.ndarray, values: np.ndarray, label: str, **style: Any) -> Any:
+    mean = np.nanmean(values, axis=0)
+    (line,) = ax.plot(x, mean, label=label, **style)
+    if len(values) > 1:
+        std = np.nanstd(values, axis=0)
+        ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.15, lw=0)
+    return line
+
+
+def plot_perturbation_curve(
+    curve: Any, ax: Any = None, *, per_image: bool = False, label: str | None = None
+) -> Any:
+    """Mean deletion/insertion curve (band: one standard deviation) and its random baseline."""
+    ax = _axes(ax)
+    name = label or curve.method or "map order"
+    x = np.asarray(curve.fractions)
+    if per_image:
+        for row in curve.scores:
+            ax.plot(x, row, color="0.7", lw=0.6, alpha=0.6)
+    line = _band(ax, x, np.asarray(curve.scores), f"{name} (AUC {curve.mean_auc:.3f})")
+    if curve.baseline is not None:
+        ax.plot(
+            x,
+            np.nanmean(curve.baseline, axis=0),
+            ls="--",
+            color=line.get_color(),
+            alpha=0.7,
+            label=f"random order (AUC {curve.mean_baseline_auc:.3f})",
+        )
+    _label_curve_axes(ax, curve)
+    ax.legend(loc="best")
+    return ax
+
+
+def _label_curve_axes(ax: Any, curve: Any) -> None:
+    verb = "removed" if curve.kind == "deletion" else "inserted"
+    better = "lower" if curve.kind == "deletion" else "higher"
+    ax.set_xlabel(f"share of pixels {verb}")
+    ax.set_ylabel(f"target {curve.score}")
+    ax.set_xlim(0, 1)
+    ax.set_title(f"{curve.kind.capitalize()} ({better} area is better)")
+
+
+def plot_curves(curves: Mapping[str, Any], ax: Any = None, *, baseline: bool = True) -> Any:
+    """Several methods' mean deletion (or insertion) curves on one axes, for comparison.
+
+    ``curves`` maps a label to a :class:`~vizkit.results.metrics.PerturbationCurve`; the random
+    baseline (dashed) is drawn once, averaged over the curves that have one.
+    """
+    ax = _axes(ax)
+    if not curves:
+        raise InputError("no curves to plot: run deletion or insertion first")
+    first = next(iter(curves.values()))
+    kinds = {c.kind for c in curves.values()}
+    if len(kinds) > 1:
+        raise InputError("cannot mix deletion and insertion curves on one axes")
+    for name, curve in curves.items():
+        ax.plot(
+            curve.fractions,
+            np.nanmean(curve.scores, axis=0),
+            label=f"{name} (AUC {curve.mean_auc:.3f})",
+        )
+    baselines = [c.baseline for c in curves.values() if c.baseline is not None]
+    if baseline and baselines:
+        mean = np.nanmean(np.concatenate(baselines), axis=0)
+        auc = float(
+            np.mean([c.mean_baseline_auc for c in curves.values() if c.baseline is not None])
+        )
+        ax.plot(first.fractions, mean, ls="--", color="0.4", label=f"random order (AUC {auc:.3f})")
+    _label_curve_axes(ax, first)
+    ax.legend(loc="best")
+    return ax
+
+
+def plot_localization(result: Any, ax: Any = None) -> Any:
+    """Pointing game (hit/miss per image) or relevance mass per image, against chance."""
+    ax = _axes(ax)
+    if hasattr(result, "hits"):
+        values = np.where(result.valid, result.hits.astype(float), np.nan)
+        colors = ["#009E73" if h else WARNING_COLOR for h in result.hits]
+        ax.bar(np.arange(len(values)), np.nan_to_num(values) + 0.02, color=colors)
+        ax.axhline(result.chance, ls="--", color="0.4", label=f"chance {result.chance:.2f}")
+        ax.set_ylabel("hit")
+        ax.set_title(f"Pointing game: accuracy {result.accuracy:.2f}")
+    else:
+        ax.bar(np.arange(len(result.mass)), np.nan_to_num(result.mass), color="#0072B2")
+        ax.plot(
+            np.arange(len(result.mass)),
+            result.area_share,
+            "_",
+            ms=14,
+            color="0.2",
+            label="object area share",
+        )
+        ax.axhline(result.mean, ls="--", color="#0072B2", label=f"mean {result.mean:.2f}")
+        ax.set_ylabel("positive attribution inside the object")
+        ax.set_title(f"Relevance mass: {result.mean:.2f} (chance {result.chance:.2f})")
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("image")
+    ax.legend(loc="best")
+    return ax
+
+
+def plot_randomization(result: Any, ax: Any = None) -> Any:
+    """Similarity of randomized maps to the originals along the cascade (Adebayo et al., Fig. 2).
+
+    The x axis starts at the original model (similarity 1) and goes top-down through the
+    randomized layers; dotted lines mark the threshold (+-) and the step where the flag is
+    decided. A flagged method gets a warning in the title.
+    """
+    ax = _axes(ax)
+    labels = ["original", *result.steps]
+    x = np.arange(len(labels))
+    ones = np.ones((result.spearman.shape[1] if result.spearman.ndim == 2 else 1, 1))
+    for values, name, marker in (
+        (result.spearman, "Spearman", "o"),
+        (result.spearman_abs, "Spearman |map|", "s"),
+        (result.ssim, "SSIM", "^"),
+    ):
+        series = np.concatenate([ones, np.asarray(values).T], axis=1)
+        _band(ax, x, series, name, marker=marker, ms=4)
+    ax.axhline(result.threshold, ls=":", color=WARNING_COLOR, lw=1)
+    ax.axhline(-result.threshold, ls=":", color=WARNING_COLOR, lw=1)
+    ax.axvline(result.check_index + 1, ls=":", color="0.5", lw=1)  # where the flag is decided
+    ax.set_xticks(x)
+    ax.set_xticklabels(labels, rotation=45, ha="right")
+    ax.set_ylim(min(-0.6, float(np.nanmin(result.spearman, initial=0.0)) - 0.05), 1.05)
+    ax.set_ylabel("similarity to original maps")
+    what = "cascading randomization" if result.kind == "cascading" else "label randomization"
+    if result.flagged:
+        ax.set_title(f"{result.method}: FAILS the sanity check", color=WARNING_COLOR)
+        ax.text(
+            result.check_index + 1,
+            -result.threshold,
+            " maps barely change",
+            color=WARNING_COLOR,
+            va="bottom",
+            fontsize="small",
+        )
+    else:
+        ax.set_title(f"{result.method}: {what}")
+    ax.legend(loc="best")
+    return ax
+
+
+def plot_randomization_maps(
+    result: Any, fig: Any = None, *, image: int = 0, cmap: str = "viridis"
+) -> Any:
+    """One image's original map and its randomized versions along the cascade, in a row.
+
+    Each map is shown as ``|map|`` scaled to its own maximum (display-time normalization).
+    """
+    if not 0 <= image < result.original_maps.shape[0]:
+        raise InputError(f"image {image} is out of range: {result.original_maps.shape[0]} maps")
+    maps = [result.original_maps[image], *[m[image] for m in result.randomized_maps]]
+    titles = ["original", *result.steps]
+    fig = _figure(fig, 1.6 * len(maps), 2.0)
+    axes = fig.subplots(1, len(maps), squeeze=False)[0]
+    for ax, values, title in zip(axes, maps, titles):
+        shown = np.abs(np.asarray(values, np.float64))
+        top = shown.max()
+        ax.imshow(shown / top if top > 0 else shown, cmap=cmap, vmin=0, vmax=1)
+        ax.set_title(title, fontsize="small")
+        ax.set_axis_off()
+    if result.flagged:
+        fig.suptitle(
+            f"{result.method}: fails the sanity check (maps barely change)",
+            color=WARNING_COLOR,
+            fontsize="small",
+        )
+    return fig
+
+
+def plot_health(result: Any, ax: Any = None) -> Any:
+    """Maps per health status; failures in the warning colour."""
+    ax = _axes(ax)
+    counts = result.counts()
+    names = list(counts)
+    colors = ["#009E73" if s == "ok" else WARNING_COLOR for s in names]
+    ax.bar(names, [counts[s] for s in names], color=colors)
+    ax.set_ylabel("maps")
+    title = f"Map health: {len(result.failures)} of {len(result)} maps fail"
+    ax.set_title(f"{result.method}: {title}" if result.method else title)
+    return ax
+
+
+def health_badge(report: Any) -> str:
+    """Text for a warning badge on a map (``"⚠ blank"``), or ``""`` for a healthy map."""
+    return f"\u26a0 {report.badge}" if not report.ok else ""
+
+
+def draw_badge(ax: Any, report: Any) -> Any:
+    """Write a warning badge in the corner of an image axes when the map fails a health check."""
+    if report.ok:
+        return None
+    return ax.text(
+        0.02,
+        0.98,
+        health_badge(report),
+        transform=ax.transAxes,
+        ha="left",
+        va="top",
+        fontsize="small",
+        color="white",
+        bbox={"boxstyle": "round,pad=0.2", "facecolor": WARNING_COLOR, "edgecolor": "none"},
+    )
