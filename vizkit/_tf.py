@@ -12,7 +12,10 @@ import logging
 import os
 import sys
 
-_USER_CHOSE_LOGS = "TF_CPP_MIN_LOG_LEVEL" in os.environ
+_USER_CHOSE_LOGS = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "").strip() in (
+    "0",
+    "1",
+)  # asked for logs
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
