@@ -47,8 +47,8 @@ def _quiet_native_stderr():
 
 
 with _quiet_native_stderr():
-    import tensorflow as tf
     import keras
+    import tensorflow as tf
 
     tf.constant(0.0) + 1.0  # initialise the runtime (and its notices) while quiet
 
