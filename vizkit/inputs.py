@@ -424,7 +424,9 @@ def resolve_targets(
         try:
             values = np.asarray(list(targets))
         except TypeError:
-            raise InputError(f"targets must be an int, a list of ints or None, not {targets!r}")
+            raise InputError(
+                f"targets must be an int, a list of ints or None, not {targets!r}"
+            ) from None
         if values.dtype.kind not in "iu":
             raise InputError(f"targets must be class indices (ints), got {values.tolist()!r}")
         if values.size != n:

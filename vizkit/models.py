@@ -419,7 +419,9 @@ def rebuild(
     missing = [p for p in paths if p not in record]
     if missing:
         raise LayerError(f"layers {', '.join(missing)} are not on the path to the model's output")
-    return keras.Model(fresh, [head_output, *[record[p] for p in paths]], name=f"{model.name}_vizkit")
+    return keras.Model(
+        fresh, [head_output, *[record[p] for p in paths]], name=f"{model.name}_vizkit"
+    )
 
 
 def select_scores(outputs: Any, targets: Any, head: Head, *, logits: bool = True) -> Any:
