@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 MODEL  ?= sample:shapes_vgg
 PORT   ?= 8501
+# Extra dashboard options, e.g. ARGS="--max-upload-mb 500"
+ARGS   ?=
 # The CPU build of TensorFlow keeps installs and CI fast; use `make EXTRAS=tensorflow,...` for GPU.
 EXTRAS ?= cpu,dashboard,test
 
@@ -22,7 +24,7 @@ samples: install
 
 dashboard: samples
 	$(BIN)/python -m streamlit run dashboards/app.py --server.port $(PORT) \
-		--server.headless true --browser.gatherUsageStats false -- --model "$(MODEL)"
+		--server.headless true --browser.gatherUsageStats false -- --model "$(MODEL)" $(ARGS)
 
 test: samples
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

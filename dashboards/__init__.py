@@ -1,0 +1,1 @@
+"""The vizkit Streamlit dashboard (``streamlit run dashboards/app.py``)."""

@@ -1,0 +1,156 @@
+"""Activation maximization page: synthesize images for classes or channels, with progress."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from dashboards import state
+from dashboards import widgets as w
+
+
+def body(ctx: state.Context) -> None:
+    info = state.model_info(ctx.key, ctx.model)
+    classes = state.class_names(ctx)
+    kind = w.select(
+        "Targets",
+        ["classes", "channels"],
+        "am_kind",
+        "classes",
+        radio=True,
+        format_func={"classes": "Output classes (logits)", "channels": "Channels of a layer"}.get,
+    )
+    objective = "mean"
+    if kind == "classes":
+        count = int(info.get("num_classes") or 0)
+        if count < 1:
+            st.error("The model's output has no classes to maximize: choose channel targets.")
+            return
+        options = list(range(count))
+        units = w.multiselect(
+            "Classes",
+            options,
+            "am_classes",
+            options[: min(count, 6)],
+            format_func=lambda c: w.class_label(c, classes),
+        )
+        layer = None
+    else:
+        layers = info["spatial_layers"]
+        if not layers:
+            st.error("This model has no layer with a spatial output: choose class targets.")
+            return
+        cols = st.columns([3, 3, 2])
+        layer = w.select("Layer", layers, "am_layer", layers[0], where=cols[0])
+        channels = state.layer_channels(ctx.key, layer, ctx.model)
+        options = list(range(channels))
+        units = w.multiselect(
+            "Channels", options, "am_channels", options[: min(channels, 8)], where=cols[1]
+        )
+        objective = w.select(
+            "Objective",
+            ["mean", "center"],
+            "am_objective",
+            "mean",
+            where=cols[2],
+            format_func={"mean": "Channel mean", "center": "Centre neuron"}.get,
+        )
+    if not units:
+        st.info("Choose at least one target.")
+        return
+
+    recipe = state.recipe_defaults(ctx.key, ctx.model)
+    params = {"steps": w.slider("Steps", 10, 1000, "am_steps", int(recipe["steps"]), step=10)}
+    with st.expander("Regularization and parameterization", expanded=False):
+        cols = st.columns(3)
+        params["parameterization"] = w.select(
+            "Parameterization",
+            ["fourier", "pixel"],
+            "am_param",
+            recipe["parameterization"],
+            where=cols[0],
+            help="Fourier: smooth, natural-looking images; pixel: raw pixels.",
+        )
+        params["learning_rate"] = w.number(
+            "Learning rate",
+            "am_lr",
+            float(recipe["learning_rate"]),
+            lo=0.0001,
+            hi=1.0,
+            step=0.005,
+            where=cols[1],
+        )
+        params["decay_power"] = w.slider(
+            "Spectrum decay",
+            0.0,
+            2.0,
+            "am_decay",
+            float(recipe["decay_power"]),
+            step=0.1,
+            where=cols[2],
+        )
+        cols = st.columns(3)
+        params["jitter"] = w.slider(
+            "Jitter (pixels)", 0, 32, "am_jitter", int(recipe["jitter"]), where=cols[0]
+        )
+        params["rotation"] = w.slider(
+            "Rotation (degrees)",
+            0.0,
+            45.0,
+            "am_rotation",
+            float(recipe["rotation"]),
+            step=1.0,
+            where=cols[1],
+        )
+        seed = int(w.number("Seed", "am_seed", 0, lo=0, hi=2**31 - 1, step=1, where=cols[2]))
+        cols = st.columns(3)
+        params["tv_weight"] = w.slider(
+            "Total variation weight",
+            0.0,
+            1.0,
+            "am_tv",
+            float(recipe["tv_weight"]),
+            step=0.01,
+            where=cols[0],
+        )
+        params["l2_weight"] = w.slider(
+            "L2 weight", 0.0, 1.0, "am_l2", float(recipe["l2_weight"]), step=0.01, where=cols[1]
+        )
+        if (info.get("input_shape") or (0,))[-1] == 3:
+            params["decorrelate"] = w.checkbox(
+                "Decorrelate colours", "am_decorrelate", bool(recipe["decorrelate"]), where=cols[2]
+            )
+
+    key = state.activation_key(ctx, layer, units, objective, params, seed)
+    run = st.button("Run", key="am_run", type="primary", icon=":material/play_arrow:")
+    if not (run or state.job_result(key) is not None or state.job_running(key)):
+        st.info(
+            "Press Run to synthesize the images (progress is shown while it runs; you can "
+            "switch pages meanwhile and come back for the result)."
+        )
+        return
+    result = state.maximize(ctx, layer, units, objective, params, seed=seed)
+    w.show_figure(result.plot, "activation_maximization", key=key)
+    left, right = st.columns(2)
+    with left:
+        w.show_table(result.to_frame(), "activation_maximization_table", hide_index=True)
+        w.download_npz(
+            {
+                "images": result.images,
+                "units": result.units,
+                "activation": result.activation,
+                "loss_history": result.loss_history,
+            },
+            "activation_maximization",
+            label="Images (NPZ)",
+        )
+    with right:
+        w.show_figure(
+            w.on_axes(5.5, 3.2, result.plot_history), "activation_maximization_history", key=key
+        )
+    if result.predicted is not None:
+        hits = int(np.sum(np.asarray(result.predicted) == np.asarray(result.units)))
+        st.caption(f"The model classifies {hits} of {len(result)} images as their target class.")
+
+
+w.page("Activation maximization", body)

@@ -1,0 +1,113 @@
+"""Model page: layer table, architecture diagram, totals; training curves and test results of
+sample models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from dashboards import state
+from dashboards import widgets as w
+
+COLUMNS = [
+    "path",
+    "type",
+    "output_shape",
+    "params",
+    "trainable_params",
+    "activation",
+    "macs",
+    "rf_h",
+    "rf_w",
+    "jump_h",
+    "jump_w",
+]
+
+
+def _count(value: int) -> str:
+    for factor, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g}{suffix}"
+    return f"{int(value):,}"
+
+
+def _shape(shape: Any) -> str:
+    if shape is None:
+        return "?"
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def body(ctx: state.Context) -> None:
+    summary = state.summary(ctx.key, ctx.model)
+    st.caption(
+        f"**{summary.name}** · input {', '.join(_shape(s) for s in summary.input_shapes)} → "
+        f"output {', '.join(_shape(s) for s in summary.output_shapes)}"
+    )
+    cols = st.columns(5)
+    cols[0].metric("Parameters", _count(summary.total_params), help=f"{summary.total_params:,}")
+    cols[1].metric("Trainable", _count(summary.trainable_params))
+    cols[2].metric("Non-trainable", _count(summary.non_trainable_params))
+    cols[3].metric("MACs / image", _count(summary.total_macs), help="Multiply-accumulates")
+    cols[4].metric("FLOPs / image", _count(summary.flops), help="2 x MACs")
+    if summary.uncounted:
+        st.caption("MACs not counted for: " + ", ".join(summary.uncounted))
+
+    layers_tab, diagram_tab = st.tabs(["Layers", "Architecture"])
+    with layers_tab:
+        frame = summary.to_frame()
+        frame = frame[[c for c in COLUMNS if c in frame.columns]].copy()
+        frame["output_shape"] = frame["output_shape"].map(_shape)
+        w.show_table(frame, f"{summary.name}_layers", hide_index=True)
+    with diagram_tab:
+        expand = w.checkbox("Expand nested models", "model_expand", True)
+        width = max(8.0, min(3 + 0.5 * len(summary), 16.0))
+        w.show_figure(
+            w.on_axes(width, 4.5, lambda ax: summary.plot(ax=ax, expand=expand)),
+            f"{summary.name}_architecture",
+            key=(ctx.key, expand),
+        )
+
+    if ctx.sample:
+        _sample_results(ctx)
+
+
+def _sample_results(ctx: state.Context) -> None:
+    name = ctx.sample
+    st.header("Training and test results")
+    history = state.sample_history(name)
+    if history:
+        import vizkit
+
+        w.show_figure(
+            lambda: vizkit.plot_history(history, fig=w.new_figure(10, 3.6)),
+            f"{name}_training_curves",
+            key=ctx.key,
+            caption="Training curves",
+        )
+    evaluation = state.sample_evaluation(name)
+    if evaluation is None:
+        st.info("No test-set predictions are stored for this sample model.")
+        return
+    st.metric("Test accuracy", f"{evaluation['accuracy']:.1%}", help=f"{evaluation['n']} images")
+    left, right = st.columns([3, 2])
+    with left:
+        normalize = w.checkbox("Normalize rows (recall)", "model_cm_normalize", False)
+        w.show_figure(
+            w.on_axes(
+                5.2,
+                4.6,
+                lambda ax: w.draw_confusion(
+                    ax, evaluation["matrix"], evaluation["class_names"], normalize
+                ),
+            ),
+            f"{name}_confusion_matrix",
+            key=(ctx.key, normalize),
+            caption="Confusion matrix (test set)",
+        )
+    with right:
+        st.subheader("Per-class report")
+        w.show_table(evaluation["report"], f"{name}_class_report", hide_index=True)
+
+
+w.page("Model", body)
