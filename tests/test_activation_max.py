@@ -255,7 +255,7 @@ def test_pickle_round_trip(cnn):
 def test_progress_callback_and_tqdm(cnn, capsys):
     calls = []
     maximize_activation(cnn, units=0, steps=12, progress=lambda d, t: calls.append((d, t)))
-    assert calls and calls[-1] == (12, 12)
+    assert calls and calls[0] == (0, 12) and calls[-1] == (12, 12)
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
     maximize_activation(cnn, units=0, steps=3, progress=True)  # tqdm, disabled off a terminal
 

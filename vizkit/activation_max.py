@@ -624,6 +624,7 @@ class _Progress:
         self.bar = None
         if callable(progress):
             self.hook = progress
+            progress(0, total)  # show the bar before the first (compiling) chunk
         elif progress:
             from tqdm.auto import tqdm
 
