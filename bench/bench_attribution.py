@@ -6,6 +6,12 @@ forward+backward pass (gradient of one output with respect to the input) on the 
 warm, median of several runs. Each method is timed the same way (warm median), plus its first
 (cold) call on a fresh model object, which includes rebuilding and tracing.
 
+Batch-size rows: saliency, SmoothGrad and integrated gradients again on 1 and 4 images (the
+dashboard's and a notebook's pattern) besides the fixed batch, each against the floor on that
+same smaller batch, so the table shows how the ratio depends on the batch; plus SmoothGrad on the
+digits CNN's fixed batch at ``batch_size`` 16, 32, 64 and 128 (noisy copies per forward+backward
+pass), interleaved.
+
 Extra rows: occlusion against one batched forward pass over all its occluded images and
 against a ``model.predict`` loop per occluded image (estimated from a few calls); Score-CAM
 against the forward passes over its masked images; tf-keras-vis for context (its engines on
@@ -230,6 +236,65 @@ def bench_model(
     return {"model": name, "model_obj": model, "x": x, **rows}
 
 
+SWEEP = ["saliency", "smoothgrad", "integrated_gradients"]
+
+
+def bench_batches(model: Any, sizes: tuple[int, ...], repeats: int) -> dict[int, dict[str, Any]]:
+    """Saliency, SmoothGrad and IG on small batches, each against the floors on that batch.
+
+    Runs on the model of :func:`bench_model` (functions already traced). Saliency gets one
+    untimed call per batch size first (new shapes' kernels); for SmoothGrad and IG, whose calls
+    are long, that first call is one of the timed runs and the median leaves it out.
+    """
+    import vizkit
+
+    rng = np.random.default_rng(1)
+    images = rng.random((max(sizes), *model.inputs[0].shape[1:]), dtype=np.float32)
+    floor, train = floor_fn(model), train_floor_fn(model)
+    out: dict[int, dict[str, Any]] = {}
+    for n in sizes:
+        x = images[:n]
+        floor(x)
+        train(x)
+        floors = {"floor": lambda x=x: floor(x), "train": lambda x=x: train(x)}
+        rows = {}
+        for method in SWEEP:
+            params = PARAMS.get(method, {})
+            if method not in PARAMS:
+                vizkit.explain(model, x, method, **params)
+            reps = repeats if method in PARAMS else max(repeats, 7)
+            timing = paired(
+                floors, lambda m=method, p=params, x=x: vizkit.explain(model, x, m, **p), reps
+            )
+            rows[method] = {**timing, "target": TARGETS.get(method)}
+        out[n] = rows
+        gc.collect()
+    return out
+
+
+def bench_chunks(model: Any, x: np.ndarray, sizes: tuple[int, ...], repeats: int) -> dict[int, Any]:
+    """SmoothGrad (20 samples) on one batch at several ``batch_size`` values, interleaved."""
+    import vizkit
+
+    floor = floor_fn(model)
+    floor(x)
+    calls = {"floor": lambda: floor(x)}
+    for size in sizes:
+        calls[size] = lambda size=size: vizkit.explain(
+            model, x, "smoothgrad", batch_size=size, **PARAMS["smoothgrad"]
+        )
+    cpu: dict[Any, list[float]] = {k: [] for k in calls}
+    for f in calls.values():
+        f()
+    for _ in range(repeats):
+        for key, f in calls.items():
+            start = time.process_time()
+            f()
+            cpu[key].append(time.process_time() - start)
+    med = statistics.median
+    return {size: med(cpu[size]) / med(cpu["floor"]) for size in sizes}
+
+
 def bench_occlusion(model: Any, x: np.ndarray, quick: bool) -> dict[str, Any]:
     """Occlusion against the forward passes it needs, and against a predict-per-image loop."""
     from vizkit.methods.occlusion import Occlusion, patch_starts
@@ -368,21 +433,23 @@ ALL = [
 CHEAP = [m for m in ALL if m not in ("scorecam", "occlusion", "smoothgrad", "integrated_gradients")]
 
 
-def plan(quick: bool) -> list[tuple[str, Callable[[], Any], int, list[str], int]]:
+def plan(quick: bool) -> list[tuple[str, Callable[[], Any], int, list[str], int, tuple[int, ...]]]:
+    """(name, builder, images, methods, repeats, extra batch sizes for the SWEEP rows)."""
     if quick:
         return [
-            ("digits_cnn", digits_cnn, 8, [m for m in ALL if m != "scorecam"], 3),
-            ("shapes_vgg", shapes_vgg, 4, ["saliency", "guided_backprop", "gradcam"], 3),
+            ("digits_cnn", digits_cnn, 8, [m for m in ALL if m != "scorecam"], 3, (1, 4)),
+            ("shapes_vgg", shapes_vgg, 4, ["saliency", "guided_backprop", "gradcam"], 3, ()),
         ]
     return [
-        ("digits_cnn", digits_cnn, 16, [m for m in ALL if m != "scorecam"], 7),
-        ("shapes_vgg", shapes_vgg, 8, [m for m in ALL if m != "scorecam"], 5),
+        ("digits_cnn", digits_cnn, 16, [m for m in ALL if m != "scorecam"], 7, (1, 4)),
+        ("shapes_vgg", shapes_vgg, 8, [m for m in ALL if m != "scorecam"], 5, (1, 4)),
         (
             "mobilenet_v2",
             mobilenet_v2,
             2,
             [m for m in ALL if m not in ("scorecam", "occlusion")],
             3,
+            (1, 4),
         ),
     ]
 
@@ -410,14 +477,51 @@ def table(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def batch_table(name: str, n: int, sweep: dict[int, dict[str, Any]]) -> list[str]:
+    """One line per method: CPU ratio to the floor on each batch size (fixed batch included)."""
+    sizes = sorted(sweep)
+    lines = [
+        f"{name}: cpu x floor by batch size (each against the floor on that batch; "
+        f"{n} = the table above)",
+        f"  {'method':<22}" + "".join(f"{f'{k} img':>10}" for k in sizes) + f"{'target':>8}",
+    ]
+    for method in SWEEP:
+        rows = [sweep[k].get(method) for k in sizes]
+        if any(r is None for r in rows):
+            continue
+        target = rows[0]["target"]
+        cells = ""
+        for r in rows:
+            mark = "*" if target and r["cpu_ratio_floor"] > target else " "
+            cells += f"{r['cpu_ratio_floor']:>9.2f}{mark}"
+        lines.append(f"  {method:<22}{cells}{f'<={target:g}' if target else '-':>8}")
+    lines.append("  (* = over the budget on that batch)")
+    return lines
+
+
 def run(report: Any) -> Any:
     quick = bool(getattr(report, "quick", False))
     results: dict[str, Any] = {}
     lines: list[str] = []
     shapes = None
-    for name, build, n, methods, repeats in plan(quick):
+    for name, build, n, methods, repeats, sizes in plan(quick):
+        start = time.perf_counter()
         result = bench_model(name, build, n, methods, repeats, quick)
         lines += table(result)
+        if sizes:
+            sweep = bench_batches(result["model_obj"], sizes, 3)
+            result["batches"] = {k: sweep[k] for k in sizes}
+            here = {m: result["methods"][m] for m in SWEEP if m in result["methods"]}
+            lines += batch_table(name, n, {**sweep, n: here})
+        if not quick and name == "digits_cnn":
+            chunks = bench_chunks(result["model_obj"], result["x"], (16, 32, 64, 128), 5)
+            result["smoothgrad_by_batch_size"] = chunks
+            lines.append(
+                f"{name}: smoothgrad on {n} images, cpu x floor by batch_size (noisy copies "
+                "per pass): " + ", ".join(f"{k}: {v:.2f}" for k, v in chunks.items())
+            )
+        result["seconds"] = time.perf_counter() - start
+        lines.append(f"({name}: {result['seconds']:.0f} s)")
         if name == "shapes_vgg":
             shapes = result
         results[name] = {k: v for k, v in result.items() if k not in ("model_obj", "x")}

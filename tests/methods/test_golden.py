@@ -128,12 +128,101 @@ def test_smoothgrad_is_a_mean_of_noisy_gradients(seq):
     e = vizkit.explain(
         seq, x, "smoothgrad", targets=TARGETS, samples=samples, noise=noise, seed=seed
     )
-    patterns = np.random.default_rng(seed).standard_normal((samples, *x.shape[1:]))
+    # the documented noise: standard normal patterns from a stateless Philox generator keyed
+    # by [seed, 0], drawn here directly from TensorFlow's random ops
+    patterns = tf.random.stateless_normal(
+        (samples, *x.shape[1:]), seed=[seed, 0], alg="philox"
+    ).numpy()
     sigma = noise * (x.max(axis=(1, 2, 3)) - x.min(axis=(1, 2, 3)))
     total = np.zeros_like(x)
     for s in range(samples):
         noisy = (x + sigma[:, None, None, None] * patterns[s]).astype(np.float32)
         g, _ = tape_gradients(logit_fn(seq), noisy, TARGETS)
+        total += g / samples
+    close(e.maps, total.sum(axis=-1), rtol=1e-3)
+
+
+@pytest.mark.parametrize("method", ["smoothgrad", "integrated_gradients"])
+def test_averaging_does_not_depend_on_the_chunking(seq, method):
+    """The n * k variants run in on-graph chunks of batch_size across images (uneven splits,
+    a chunk larger than all of them, one variant per pass): every split gives the same maps."""
+    x = zoo.images()
+    params = {"samples": 7, "seed": 2} if method == "smoothgrad" else {"steps": 7}
+    maps = [
+        vizkit.explain(seq, x, method, targets=TARGETS, batch_size=size, **params).maps
+        for size in (1, 5, 8, 64)
+    ]
+    for other in maps[1:]:
+        close(other, maps[0], rtol=1e-5)
+
+
+def batch_norm_net() -> keras.Model:
+    """Convolutions (with and without bias, depthwise) each followed by a batch norm with
+    random statistics, gamma and beta (one without center, one without scale)."""
+    keras.utils.set_random_seed(11)
+    inputs = keras.Input(zoo.SIZE)
+    h = L.Conv2D(4, 3, use_bias=False, name="conv")(inputs)
+    h = L.ReLU()(L.BatchNormalization(name="bn1")(h))
+    h = L.DepthwiseConv2D(3, depth_multiplier=2, padding="same", name="dw")(h)
+    h = L.ReLU()(L.BatchNormalization(center=False, name="bn2")(h))
+    h = L.Conv2D(5, 1, bias_initializer=zoo.RANDOM_BIAS, name="pw")(h)
+    h = L.ReLU()(L.BatchNormalization(scale=False, name="bn3")(h))
+    y = L.Dense(3, activation="softmax", name="probs")(L.GlobalAveragePooling2D()(h))
+    model = keras.Model(inputs, y, name="bn_net")
+    rng = np.random.default_rng(11)
+    for layer in model.layers:
+        if isinstance(layer, L.BatchNormalization):
+            n = layer.moving_mean.shape[0]
+            if layer.scale:
+                layer.gamma.assign(rng.uniform(0.5, 1.5, n))
+            if layer.center:
+                layer.beta.assign(rng.normal(0, 0.5, n))
+            layer.moving_mean.assign(rng.normal(0, 0.5, n))
+            layer.moving_variance.assign(rng.uniform(0.3, 2.0, n))
+    return model
+
+
+def branching_net() -> keras.Model:
+    """The input also feeds a second branch: no linear prefix can be cut off."""
+    keras.utils.set_random_seed(12)
+    inputs = keras.Input(zoo.SIZE)
+    h = L.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    h = L.Concatenate()([h, L.AveragePooling2D(1)(inputs)])
+    y = L.Dense(3, activation="softmax", name="probs")(L.Flatten()(h))
+    return keras.Model(inputs, y, name="branching")
+
+
+@pytest.mark.parametrize("build", [batch_norm_net, branching_net])
+def test_averaging_methods_on_batch_norms_and_branches(build):
+    """SmoothGrad and IG run on a graph with batch norms folded into the convolutions and the
+    linear prefix cut off (when the model has them): same maps as plain tape gradients on the
+    caller's model."""
+    model = build()
+    x = zoo.images()
+    fn = logit_fn(model)
+    prefix, suffix = vizkit.get_method("smoothgrad").cls(model).averaging_graph()
+    if build is batch_norm_net:  # the rewrites ran (not dropped by their own check)
+        assert prefix is not None
+        assert sum(layer.name.endswith("__folded") for layer in suffix.layers) == 2
+    else:
+        assert prefix is None
+    steps = 8
+    e = vizkit.explain(model, x, "integrated_gradients", targets=TARGETS, steps=steps)
+    total = np.zeros_like(x)
+    for k in range(steps):
+        g, _ = tape_gradients(fn, x * (k + 0.5) / steps, TARGETS)
+        total += g / steps
+    close(e.maps, (total * x).sum(axis=-1))
+    _, scores = tape_gradients(fn, x, TARGETS)
+    close(e.scores, scores)
+    samples, noise = 4, 0.1
+    e = vizkit.explain(model, x, "smoothgrad", targets=TARGETS, samples=samples, noise=noise)
+    patterns = tf.random.stateless_normal((samples, *x.shape[1:]), seed=[0, 0], alg="philox")
+    sigma = noise * (x.max(axis=(1, 2, 3)) - x.min(axis=(1, 2, 3)))
+    total = np.zeros_like(x)
+    for s in range(samples):
+        noisy = (x + sigma[:, None, None, None] * patterns[s].numpy()).astype(np.float32)
+        g, _ = tape_gradients(fn, noisy, TARGETS)
         total += g / samples
     close(e.maps, total.sum(axis=-1), rtol=1e-3)
 
