@@ -57,6 +57,7 @@ from vizkit.models import (
     activation_name,
     get_layer,
     head_info,
+    identity,
     layer_input_shape,
     layer_output_shape,
     linear_clone,
@@ -390,7 +391,7 @@ def feature_model(
         def substitute(where: str, layer: keras.layers.Layer) -> Any:
             if pre_relu and where == path:
                 if isinstance(layer, (keras.layers.ReLU, keras.layers.Activation)):
-                    return _identity
+                    return identity
                 if type(layer) in (keras.layers.Dense, keras.layers.Conv2D) and not low:
                     return linear_clone(layer)  # shares the layer's variables
                 return _copy_layer(layer, where, float32=_is_low_precision(layer), linear=True)
@@ -399,10 +400,6 @@ def feature_model(
         full = rebuild(model, [path], logits=True, output=output, substitute=substitute)
         cache[key] = keras.Model(full.inputs[0], full.outputs[1], name=f"{model.name}_features")
     return cache[key]
-
-
-def _identity(x: Any, *args: Any, **kwargs: Any) -> Any:
-    return x
 
 
 # --------------------------------------------------------------------------------------------

@@ -288,9 +288,15 @@ def linear_clone(layer: keras.layers.Layer) -> keras.layers.Layer | Callable[...
     copy with the same weights (taken when the copy is made).
     """
     if isinstance(layer, (keras.layers.Activation, keras.layers.Softmax, keras.layers.ReLU)):
-        return _identity
+        return identity
     if type(layer) in _LINEAR_VIEWS:
-        return _LinearView(layer, _LINEAR_VIEWS[type(layer)])
+        fn = _LINEAR_VIEWS[type(layer)]
+        return VariableView(
+            f"{layer.name}__linear",
+            layer.dtype_policy,
+            lambda x: fn(layer, x),
+            layer.compute_output_shape,
+        )
     config = layer.get_config()
     config["activation"] = "linear"
     config["name"] = f"{layer.name}__linear"
@@ -324,13 +330,23 @@ _LINEAR_VIEWS: dict[type, Callable[[Any, Any], Any]] = {
 }
 
 
-class _LinearView(keras.layers.Layer):
-    """The pre-activation of a Dense/Conv layer, computed with that layer's own variables."""
+class VariableView(keras.layers.Layer):
+    """A layer computing ``fn(x)`` from other layers' variables, read on every call.
 
-    def __init__(self, source: keras.layers.Layer, fn: Callable[[Any, Any], Any]) -> None:
-        super().__init__(name=f"{source.name}__linear", dtype=source.dtype_policy)
-        self._fn = lambda x: fn(source, x)  # a closure: the source's variables stay untracked
-        self._out = lambda shape: source.compute_output_shape(shape)
+    The sources' variables stay untracked (a closure holds them), so rebuilt graphs see weights
+    changed in place and nothing is copied. ``output_shape`` maps an input shape to the output's.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        dtype_policy: Any,
+        fn: Callable[[Any], Any],
+        output_shape: Callable[[Any], Any],
+    ) -> None:
+        super().__init__(name=name, dtype=dtype_policy)
+        self._fn = fn
+        self._out = output_shape
 
     def call(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         return self._fn(inputs)
@@ -339,7 +355,8 @@ class _LinearView(keras.layers.Layer):
         return self._out(input_shape)
 
 
-def _identity(x: Any, *args: Any, **kwargs: Any) -> Any:
+def identity(x: Any, *args: Any, **kwargs: Any) -> Any:
+    """A pass-through substitute: returns its first argument."""
     return x
 
 

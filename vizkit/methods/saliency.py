@@ -36,7 +36,15 @@ from vizkit.methods.base import (
     tf_resolve,
     tf_score,
 )
-from vizkit.models import activation_name, get_layer, layer_output_shape, linear_clone, rebuild
+from vizkit.models import (
+    VariableView,
+    activation_name,
+    get_layer,
+    identity,
+    layer_output_shape,
+    linear_clone,
+    rebuild,
+)
 from vizkit.registry import Param, register
 
 FAMILY = "gradient"
@@ -212,26 +220,6 @@ def _folded_conv(conv: Any, norm: Any, x: Any) -> Any:
     return ops.add(y, shift)
 
 
-class _FoldedConv(keras.layers.Layer):
-    """A convolution and the inference batch norm after it, as one convolution (the sources'
-    variables are read on every call and stay untracked, as in :func:`linear_clone`)."""
-
-    def __init__(self, conv: keras.layers.Layer, norm: keras.layers.Layer) -> None:
-        super().__init__(name=f"{conv.name}__{norm.name}__folded", dtype=conv.dtype_policy)
-        self._fn = lambda x: _folded_conv(conv, norm, x)
-        self._out = lambda shape: conv.compute_output_shape(shape)
-
-    def call(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
-        return self._fn(inputs)
-
-    def compute_output_shape(self, input_shape: Any) -> Any:
-        return self._out(input_shape)
-
-
-def _passthrough(x: Any, *args: Any, **kwargs: Any) -> Any:
-    return x
-
-
 def _tensors(args: Any, kwargs: Any) -> list[Any]:
     return [t for t in keras.tree.flatten((args, kwargs)) if isinstance(t, keras.KerasTensor)]
 
@@ -320,9 +308,15 @@ def _cut_prefix(
         if isinstance(layer, keras.Model):
             return None  # the replay descends into nested models
         if path in fold:
-            target = _FoldedConv(layer, get_layer(model, fold[path])[1])
+            norm = get_layer(model, fold[path])[1]
+            target = VariableView(
+                f"{layer.name}__{norm.name}__folded",
+                layer.dtype_policy,
+                lambda x, conv=layer, norm=norm: _folded_conv(conv, norm, x),
+                layer.compute_output_shape,
+            )
         elif path in norms:
-            target = _passthrough
+            target = identity
         else:
             target = layer
 
