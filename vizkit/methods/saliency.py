@@ -519,7 +519,9 @@ class GradientMethod(Method):
 
                     def point(image: Any, variant: Any) -> Any:
                         scale = tf.gather(sigma, image)[:, None, None, None]
-                        return run(prefix, tf.gather(x, image) + scale * tf.gather(patterns, variant))
+                        return run(
+                            prefix, tf.gather(x, image) + scale * tf.gather(patterns, variant)
+                        )
 
                     return mean_over(x, run(prefix, x), targets, samples, chunk, point)
 
