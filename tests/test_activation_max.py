@@ -86,7 +86,7 @@ def test_recipe_defaults_adapt_to_input_size():
 @pytest.mark.parametrize(
     "change",
     [{"bogus": 1}, {"parameterization": "wavelet"}, {"steps": 0}, {"scale": (1.2, 1.0)},
-     {"tv_weight": -1.0}, {"learning_rate": 0.0}],
+     {"tv_weight": -1.0}, {"learning_rate": 0.0}, {"polish": 1.5}, {"polish_l2": -0.5}],
 )  # fmt: skip
 def test_recipe_rejects_bad_values(change):
     with pytest.raises(InputError):
@@ -120,6 +120,24 @@ def test_linear_class_optimum_is_found():
     assert result.predicted.tolist() == [0]
 
 
+def test_polish_phase_is_the_unaugmented_recipe_with_scaled_l2(cnn):
+    """polish=1 runs every step as the polish phase: no jitter, zoom or rotation, L2 x polish_l2."""
+    common = dict(units=[0, 1], steps=12, seed=3, progress=False, tv_weight=0.2)
+    polished = maximize_activation(
+        cnn, polish=1.0, polish_l2=0.25, l2_weight=4.0, jitter=2, rotation=10.0, **common
+    )
+    plain = maximize_activation(
+        cnn, polish=0.0, l2_weight=1.0, jitter=0, rotation=0.0, scale=(1.0, 1.0), **common
+    )
+    np.testing.assert_allclose(polished.images, plain.images, rtol=1e-5, atol=1e-6)
+    default = maximize_activation(cnn, **common)  # polish 0.1: the last step differs
+    unpolished = maximize_activation(cnn, polish=0.0, **common)
+    np.testing.assert_allclose(
+        default.score_history[:10], unpolished.score_history[:10], rtol=1e-5, atol=1e-6
+    )
+    assert not np.allclose(default.images, unpolished.images)
+
+
 def test_class_activation_is_the_logit_on_the_returned_image(cnn):
     result = maximize_activation(cnn, units=[0, 2], seed=1, progress=False)
     penultimate = keras.Model(cnn.inputs, cnn.get_layer("fc").output)
@@ -127,9 +145,10 @@ def test_class_activation_is_the_logit_on_the_returned_image(cnn):
     logits = penultimate(result.images).numpy() @ kernel + bias
     np.testing.assert_allclose(result.activation, logits[[0, 1], [0, 2]], rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(result.predicted, logits.argmax(axis=1))
-    noise = np.random.default_rng(2).uniform(0, 1, (16 * 2, 12, 12, 1)).astype(np.float32)
-    noise_logits = (penultimate(noise).numpy() @ kernel + bias).reshape(16, 2, 3)
-    expected = noise_logits[:, [0, 1], [0, 2]].mean(axis=0)  # mean over 16 noise images
+    # the noise baseline: 64 uniform-noise images from a fixed seed, shared by the targets
+    noise = np.random.default_rng(20170707).uniform(0, 1, (64, 12, 12, 1)).astype(np.float32)
+    noise_logits = penultimate(noise).numpy() @ kernel + bias
+    expected = noise_logits[:, [0, 2]].mean(axis=0)
     np.testing.assert_allclose(result.noise_activation, expected, rtol=1e-4, atol=1e-6)
     assert np.all(result.activation > result.noise_activation)
     assert np.all(result.activation > result.mean_activation)
@@ -412,10 +431,9 @@ def test_digits_cnn_classes_are_recognized(monkeypatch):
     result = maximize_activation(model, units=list(range(10)), progress=False)
     assert result.predicted.tolist() == list(range(10))
     ratio = result.activation / np.maximum(result.noise_activation, 1e-6)
-    # Known shortfall (issue note): with the readable default L2 weight, class 8 reaches ~9.5x the
-    # mean logit of uniform noise (noise is "ink-heavy" and already scores 2.7 for an 8); the
-    # other nine digits reach 16x or more.
-    assert np.sum(ratio >= 10) >= 9 and np.all(ratio >= 8)
+    # the weakest digit is 8 (uniform noise is "ink-heavy" and already scores 2.65 for an 8):
+    # 10.8-10.9x over seeds 0-4 with the polish phase, 9.7-9.8x without it
+    assert np.all(ratio >= 10), ratio
     assert np.all(result.activation > result.mean_activation)
 
 

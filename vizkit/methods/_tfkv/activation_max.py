@@ -77,6 +77,7 @@ def run_activation_maximization(
     objective : {"mean", "center"}
         Reduction of a spatial output.
     recipe : vizkit.activation_max.Recipe
+        Its polish phase is not translated: every step is augmented.
     steps : int
     value_range : (float, float)
     seed : int
