@@ -305,7 +305,7 @@ def bench_occlusion(model: Any, x: np.ndarray, quick: bool) -> dict[str, Any]:
     positions = len(patch_starts(height, patch, stride)) * len(patch_starts(width, patch, stride))
     occluded = np.repeat(x, positions, axis=0)  # same count and size as the occluded images
     forward = forward_fn(model)
-    batch = method.batch_size
+    batch = method.forward_batch_size  # the same passes occlusion makes
 
     def all_forward() -> None:
         for s in range(0, len(occluded), batch):

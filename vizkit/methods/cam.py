@@ -265,7 +265,7 @@ class _ScoreCamBase(Method):
         """Compiled: scores of images masked by (upsampled, min-max normalized) channels."""
 
         def build() -> Any:
-            model = self.prepared()
+            model = self.head_graph()
             head, logits = self.head, self.logits
             i32 = tf.TensorSpec([None], tf.int32)
 
@@ -281,7 +281,7 @@ class _ScoreCamBase(Method):
                 high = tf.reduce_max(masks, axis=(1, 2), keepdims=True)
                 masks = (masks - low) / (high - low + keras.config.epsilon())
                 images = tf.gather(x, image) * masks[..., None]
-                out = tf.cast(first_output(model(images, training=False)), tf.float32)
+                out = tf.cast(first_output(model(images)), tf.float32)
                 return tf_score(out, targets, head, logits)
 
             return masked
@@ -317,7 +317,7 @@ class _ScoreCamBase(Method):
                     tf.constant(channel[s]),
                     tf.constant(targets[image[s]]),
                 ).numpy()
-                for s in chunks(len(image), self.batch_size)
+                for s in chunks(len(image), self.forward_batch_size)
             ]
         )
         weights = np.zeros((acts.shape[0], acts.shape[-1]), dtype=np.float32)

@@ -97,7 +97,7 @@ class Occlusion(Method):
 
     def occluded_fn(self) -> Any:
         def build() -> Any:
-            model = self.prepared()
+            model = self.head_graph()
             head, logits = self.head, self.logits
             i32 = tf.TensorSpec([None], tf.int32)
 
@@ -122,7 +122,7 @@ class Occlusion(Method):
                 in_cols = (cols >= left[:, None]) & (cols < left[:, None] + patch)
                 mask = tf.cast(in_rows[:, :, None] & in_cols[:, None, :], tf.float32)[..., None]
                 images = tf.gather(x, image) * (1.0 - mask) + tf.gather(fill, image) * mask
-                out = tf.cast(first_output(model(images, training=False)), tf.float32)
+                out = tf.cast(first_output(model(images)), tf.float32)
                 return tf_score(out, targets, head, logits)
 
             return occluded
@@ -158,7 +158,7 @@ class Occlusion(Method):
                     tf.constant(targets[image[s]]),
                     size,
                 ).numpy()
-                for s in chunks(len(image), self.batch_size)
+                for s in chunks(len(image), self.forward_batch_size)
             ]
         )
         drops = (base[image] - scores).astype(np.float64)
