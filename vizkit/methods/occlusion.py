@@ -7,8 +7,9 @@ patches is added flush with the bottom/right edge when the stride does not land 
 pixel is covered when ``stride <= patch_size``.
 
 All occluded images (flattened over images and patch positions) go through one compiled forward
-function in ``batch_size`` chunks; the occluded images are built inside that function from the
-patch coordinates, so the host never materializes them. Never ``model.predict`` per image.
+function, which loops over ``batch_size`` chunks on-graph with two chunks in flight; the occluded
+images are built inside that function from the patch coordinates, so the host never
+materializes them. Never ``model.predict`` per image.
 
 Fill values: ``zero`` (0), ``mean`` (each image's per-channel mean) or ``blur`` (the same
 image under a Gaussian blur with sigma = patch_size / 2).
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from vizkit._tf import tf
-from vizkit.methods.base import Method, chunks, common_params, first_output, tf_score
+from vizkit.methods.base import Method, common_params, first_output, tf_score
 from vizkit.registry import Param, register
 
 
@@ -110,20 +111,46 @@ class Occlusion(Method):
                     i32,
                     i32,
                     tf.TensorSpec([], tf.int32),
+                    tf.TensorSpec([], tf.int32),
                 ],
                 reduce_retracing=True,
             )
             def occluded(
-                x: Any, fill: Any, image: Any, top: Any, left: Any, targets: Any, patch: Any
+                x: Any,
+                fill: Any,
+                image: Any,
+                top: Any,
+                left: Any,
+                targets: Any,
+                patch: Any,
+                chunk: Any,
             ) -> Any:
                 rows = tf.range(tf.shape(x)[1])[None, :]
                 cols = tf.range(tf.shape(x)[2])[None, :]
-                in_rows = (rows >= top[:, None]) & (rows < top[:, None] + patch)
-                in_cols = (cols >= left[:, None]) & (cols < left[:, None] + patch)
-                mask = tf.cast(in_rows[:, :, None] & in_cols[:, None, :], tf.float32)[..., None]
-                images = tf.gather(x, image) * (1.0 - mask) + tf.gather(fill, image) * mask
-                out = tf.cast(first_output(model(images)), tf.float32)
-                return tf_score(out, targets, head, logits)
+                total = tf.shape(image)[0]
+                parts = (total + chunk - 1) // chunk
+
+                def body(i: Any, scores: Any) -> Any:
+                    part = tf.range(i * total // parts, (i + 1) * total // parts)
+                    t, l_ = tf.gather(top, part), tf.gather(left, part)
+                    in_rows = (rows >= t[:, None]) & (rows < t[:, None] + patch)
+                    in_cols = (cols >= l_[:, None]) & (cols < l_[:, None] + patch)
+                    mask = in_rows[:, :, None] & in_cols[:, None, :]
+                    mask = tf.cast(mask, tf.float32)[..., None]
+                    which = tf.gather(image, part)
+                    images = tf.gather(x, which) * (1.0 - mask) + tf.gather(fill, which) * mask
+                    out = tf.cast(first_output(model(images)), tf.float32)
+                    return i + 1, scores.write(
+                        i, tf_score(out, tf.gather(targets, part), head, logits)
+                    )
+
+                _, scores = tf.while_loop(
+                    lambda i, _: i < parts,
+                    body,
+                    (tf.constant(0), tf.TensorArray(tf.float32, size=parts, infer_shape=False)),
+                    parallel_iterations=2,  # two chunks in flight: small ops overlap the convs
+                )
+                return scores.concat()
 
             return occluded
 
@@ -147,20 +174,16 @@ class Occlusion(Method):
         fn = self.occluded_fn()
         x_t, fill_t = tf.constant(x), tf.constant(self.fills(x))
         size = tf.constant(patch, tf.int32)
-        scores = np.concatenate(
-            [
-                fn(
-                    x_t,
-                    fill_t,
-                    tf.constant(image[s]),
-                    tf.constant(top[s]),
-                    tf.constant(left[s]),
-                    tf.constant(targets[image[s]]),
-                    size,
-                ).numpy()
-                for s in chunks(len(image), self.forward_batch_size)
-            ]
-        )
+        scores = fn(
+            x_t,
+            fill_t,
+            tf.constant(image),
+            tf.constant(top),
+            tf.constant(left),
+            tf.constant(targets[image]),
+            size,
+            tf.constant(self.forward_batch_size, tf.int32),
+        ).numpy()
         drops = (base[image] - scores).astype(np.float64)
         heat = np.zeros((n, height, width), dtype=np.float64)
         count = np.zeros((n, height, width), dtype=np.float64)
