@@ -166,6 +166,7 @@ def reduce_channels(values: np.ndarray, how: str) -> np.ndarray:
 AUTO_BATCH_BYTES = 256 * 2**20  # float32 activations of one pass
 AUTO_BATCH_RANGE = (32, 128)  # passes that backpropagate
 AUTO_FORWARD_RANGE = (32, 256)  # forward-only passes (occlusion, Score-CAM, predictions)
+CHUNKS_IN_FLIGHT = 2  # on-graph chunk loops overlap one chunk's small ops with the next's convs
 
 
 def auto_batch_size(model: keras.Model, *, forward_only: bool = False) -> int:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from vizkit._tf import tf
-from vizkit.methods.base import Method, common_params, first_output, tf_score
+from vizkit.methods.base import CHUNKS_IN_FLIGHT, Method, common_params, first_output, tf_score
 from vizkit.registry import Param, register
 
 
@@ -148,7 +148,7 @@ class Occlusion(Method):
                     lambda i, _: i < parts,
                     body,
                     (tf.constant(0), tf.TensorArray(tf.float32, size=parts, infer_shape=False)),
-                    parallel_iterations=2,  # two chunks in flight: small ops overlap the convs
+                    parallel_iterations=CHUNKS_IN_FLIGHT,
                 )
                 return scores.concat()
 

@@ -28,6 +28,7 @@ from vizkit._tf import keras, tf
 from vizkit.errors import InputError, LayerError
 from vizkit.methods.base import (
     CHANNELS,
+    CHUNKS_IN_FLIGHT,
     SEED,
     Method,
     common_params,
@@ -44,7 +45,6 @@ from vizkit.registry import Param, register
 
 FAMILY = "gradient"
 _RELU_NAMES = ("relu", "relu6")
-PARALLEL_CHUNKS = 2  # chunks in flight in the averaging loop (see GradientMethod.mean_fn)
 
 
 # --------------------------------------------------------------------------------------------
@@ -202,7 +202,7 @@ class GradientMethod(Method):
         suffix down to the linear prefix's output, sums those gradients per image, maps the sums
         through the prefix's transposed Jacobian and adds them into a per-image float64 sum.
         Only the head outputs and the mean gradient come back: no per-chunk round trip to numpy.
-        ``PARALLEL_CHUNKS`` (2) chunks are in flight at once, so one chunk's small elementwise
+        ``CHUNKS_IN_FLIGHT`` (2) chunks are in flight at once, so one chunk's small elementwise
         ops overlap the other's convolutions (13% less CPU time for integrated gradients on the
         bench's VGG, at the memory of two chunks).
 
@@ -261,7 +261,7 @@ class GradientMethod(Method):
                     lambda i, acc: i < parts,
                     body,
                     (tf.constant(0), tf.zeros_like(x, dtype=tf.float64)),
-                    parallel_iterations=PARALLEL_CHUNKS,
+                    parallel_iterations=CHUNKS_IN_FLIGHT,
                 )
                 return out, tf.cast(acc / tf.cast(k, tf.float64), tf.float32)
 
