@@ -191,10 +191,11 @@ def test_unit_dead_on_the_start_image_is_still_reached():
     assert result.mean_activation[0] == 0.0
 
 
-def test_single_sigmoid_head_has_two_classes():
+@pytest.mark.parametrize("activation", ["sigmoid", None], ids=["sigmoid", "logit"])
+def test_single_unit_head_has_two_classes(activation):
     model = half_plane_model()
     inputs = keras.Input((6, 6, 1))
-    dense = L.Dense(1, activation="sigmoid", name="out")
+    dense = L.Dense(1, activation=activation, name="out")
     binary = keras.Model(inputs, dense(L.Flatten()(inputs)))
     dense.set_weights([model.get_layer("head").get_weights()[0][:, :1], np.zeros(1, np.float32)])
     result = maximize_activation(binary, units=[0, 1], parameterization="pixel", progress=False)

@@ -288,8 +288,7 @@ def _resolve_target(
     if path is None or path == head.path:
         count = head.num_classes
         chosen = resolve_units(units, count, "class")
-        single_sigmoid = head.activation == "sigmoid" and head.units == 1
-        if single_sigmoid:
+        if head.binary:
             indices = np.zeros(len(chosen), dtype=np.int32)
             signs = np.where(chosen == 1, 1.0, -1.0).astype(np.float32)
         else:

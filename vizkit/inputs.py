@@ -389,13 +389,14 @@ def _matches(shape: tuple[int, ...], model: Any) -> bool:
 # --------------------------------------------------------------------------------------------
 # Targets
 # --------------------------------------------------------------------------------------------
-def predicted_classes(outputs: np.ndarray, *, single_sigmoid: bool, logits: bool) -> np.ndarray:
+def predicted_classes(outputs: np.ndarray, *, binary: bool, logits: bool) -> np.ndarray:
     """Predicted class per row of head outputs ``(N, K)``.
 
-    A single sigmoid unit predicts class 1 when its probability exceeds 0.5 (logit above 0).
+    A single (``binary``) unit predicts class 1 when its probability exceeds 0.5 (its logit
+    exceeds 0); ``logits`` says the outputs are logits rather than probabilities.
     """
     outputs = np.asarray(outputs)
-    if single_sigmoid:
+    if binary:
         threshold = 0.0 if logits else 0.5
         return (outputs.reshape(len(outputs), -1)[:, 0] > threshold).astype(np.int64)
     return np.argmax(outputs.reshape(len(outputs), -1), axis=-1).astype(np.int64)

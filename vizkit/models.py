@@ -254,9 +254,15 @@ class Head:
     output: int
 
     @property
+    def binary(self) -> bool:
+        """One output unit: a binary classifier (a sigmoid, or a logit as from ``Dense(1)``
+        trained with ``from_logits=True``) whose class 1 is the unit and class 0 its negation."""
+        return self.units == 1
+
+    @property
     def num_classes(self) -> int:
-        """Classes a target may name: a single sigmoid unit is a binary classifier (0 and 1)."""
-        return 2 if self.activation == "sigmoid" and self.units == 1 else self.units
+        """Classes a target may name: a single unit is a binary classifier (0 and 1)."""
+        return 2 if self.binary else self.units
 
     @property
     def squashed(self) -> bool:
@@ -444,16 +450,16 @@ def rebuild(
 def select_scores(outputs: Any, targets: Any, head: Head, *, logits: bool = True) -> Any:
     """The score each image gets for its target class: ``(N, K)`` head outputs -> ``(N,)``.
 
-    For a single sigmoid unit, class 1 scores the logit (or probability) and class 0 its negation
-    (or ``1 - p``), so attributions for class 0 point at evidence against class 1.
+    For a single unit (:attr:`Head.binary`), class 1 scores the logit (or probability) and class
+    0 its negation (or ``1 - p``), so attributions for class 0 point at evidence against class 1.
     """
     from vizkit._tf import tf
 
     outputs = tf.reshape(tf.convert_to_tensor(outputs), (tf.shape(outputs)[0], -1))
     targets = tf.cast(tf.convert_to_tensor(targets), tf.int32)
-    if head.activation == "sigmoid" and head.units == 1:
+    if head.binary:
         value = outputs[:, 0]
-        if logits:
+        if logits or not head.squashed:
             return tf.where(targets == 1, value, -value)
         return tf.where(targets == 1, value, 1.0 - value)
     return tf.gather(outputs, targets, axis=1, batch_dims=1)

@@ -459,8 +459,9 @@ def _predict(model: Any, batch: Any) -> _Predictions:
     if isinstance(raw, (list, tuple)):
         raw = raw[head.output]
     raw = np.asarray(raw, dtype=np.float64).reshape(len(batch), -1)
-    if head.activation == "sigmoid" and head.units == 1:
-        scores, kind = np.concatenate([1 - raw, raw], axis=1), "probability"
+    if head.binary:
+        p = raw if head.squashed else 1.0 / (1.0 + np.exp(-raw))
+        scores, kind = np.concatenate([1 - p, p], axis=1), "probability"
     elif head.squashed:
         scores, kind = raw, "probability"
     else:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import vizkit
+from vizkit.metrics import deletion
 from tests.methods import zoo
 from vizkit._tf import keras, tf
 
@@ -69,6 +70,28 @@ def test_probability_score_keeps_the_softmax(seq):
     e = vizkit.explain(seq, x, "saliency", targets=TARGETS, score="probability")
     close(e.maps, grads.sum(axis=-1))
     close(e.scores, scores)
+
+
+def test_single_linear_unit_is_a_binary_logit():
+    """``Dense(1)`` without activation: target 1 explains the output itself (the README's advice
+    for regression heads), target 0 its negation, as for a ``from_logits=True`` binary model."""
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential(
+        [keras.Input(zoo.SIZE), L.Conv2D(4, 3, activation="relu"), L.Flatten(), L.Dense(1)]
+    )
+    x = zoo.images()
+    grads, scores = tape_gradients(lambda v: model(v, training=False), x, np.zeros(3, int))
+    for target, sign in [(1, 1.0), (0, -1.0)]:
+        e = vizkit.explain(model, x, "saliency", targets=target)
+        close(e.maps, sign * grads.sum(axis=-1))
+        close(e.scores, sign * scores)
+    e = vizkit.explain(model, x, "gradcam")  # predicted class: 1 where the logit is positive
+    np.testing.assert_array_equal(e.targets, (scores > 0).astype(int))
+    p1 = 1.0 / (1.0 + np.exp(-scores))
+    np.testing.assert_allclose(e.predictions.top_probability, np.maximum(p1, 1 - p1), rtol=1e-5)
+    # the metrics read it the same way: probability of class 1 is the sigmoid of the logit
+    curve = deletion(model, x, e, steps=2)
+    np.testing.assert_allclose(curve.scores[:, 0], np.maximum(p1, 1 - p1), rtol=1e-5)
 
 
 def test_gradient_x_input(seq):

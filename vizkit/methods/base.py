@@ -89,14 +89,10 @@ def first_output(outputs: Any) -> Any:
     return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
 
 
-def single_unit(head: Head) -> bool:
-    return head.units == 1
-
-
 def tf_predicted(out: Any, head: Head, logits: bool) -> Any:
     """Predicted class per row of head outputs, in graph (see :func:`predicted_classes`)."""
     out = tf.reshape(out, (tf.shape(out)[0], -1))
-    if single_unit(head):
+    if head.binary:
         threshold = 0.5 if (not logits and head.squashed) else 0.0
         return tf.cast(out[:, 0] > threshold, tf.int32)
     return tf.cast(tf.argmax(out, axis=-1), tf.int32)
@@ -108,10 +104,10 @@ def tf_resolve(targets: Any, out: Any, head: Head, logits: bool) -> Any:
 
 
 def tf_select(out: Any, targets: Any, head: Head, logits: bool) -> Any:
-    """Score of each row's target, ``(N, K) -> (N,)`` (class 0 of a sigmoid unit negated)."""
+    """Score of each row's target, ``(N, K) -> (N,)`` (class 0 of a single unit negated)."""
     out = tf.reshape(out, (tf.shape(out)[0], -1))
     targets = tf.cast(targets, tf.int32)
-    if single_unit(head):
+    if head.binary:
         value = out[:, 0]
         as_logit = logits or not head.squashed
         return tf.where(targets == 1, value, -value if as_logit else 1.0 - value)
@@ -123,7 +119,7 @@ def tf_probabilities(out: Any, head: Head, logits: bool) -> Any:
     out = tf.reshape(out, (tf.shape(out)[0], -1))
     if not logits and head.squashed:
         return out
-    if single_unit(head):
+    if head.binary:
         return tf.sigmoid(out)
     if head.activation == "sigmoid":
         return tf.sigmoid(out)
@@ -133,7 +129,7 @@ def tf_probabilities(out: Any, head: Head, logits: bool) -> Any:
 def tf_select_probability(out: Any, targets: Any, head: Head, logits: bool) -> Any:
     """Probability of each row's target class."""
     probs = tf_probabilities(out, head, logits)
-    if single_unit(head):
+    if head.binary:
         p = probs[:, 0]
         return tf.where(tf.cast(targets, tf.int32) == 1, p, 1.0 - p)
     return tf.gather(probs, tf.cast(targets, tf.int32), axis=1, batch_dims=1)
@@ -402,7 +398,7 @@ class Method:
 
     def predicted(self, out: np.ndarray) -> np.ndarray:
         out = out.reshape(len(out), -1)
-        if single_unit(self.head):
+        if self.head.binary:
             threshold = 0.5 if (not self.logits and self.head.squashed) else 0.0
             return (out[:, 0] > threshold).astype(np.int32)
         return out.argmax(axis=-1).astype(np.int32)
@@ -497,7 +493,7 @@ class Method:
             probs = self._probabilities(out)
             return probs[np.arange(len(out)), targets].astype(np.float32)
         out = out.reshape(len(out), -1)
-        if single_unit(self.head):
+        if self.head.binary:
             value = out[:, 0]
             as_logit = self.logits or not self.head.squashed
             other = -value if as_logit else 1.0 - value
@@ -508,12 +504,12 @@ class Method:
         """Class probabilities ``(N, K)`` (numpy twin of :func:`tf_probabilities`)."""
         out = out.reshape(len(out), -1).astype(np.float64)
         if not (not self.logits and self.head.squashed):
-            if single_unit(self.head) or self.head.activation == "sigmoid":
+            if self.head.binary or self.head.activation == "sigmoid":
                 out = 1.0 / (1.0 + np.exp(-out))
             else:
                 out = np.exp(out - out.max(axis=1, keepdims=True))
                 out /= out.sum(axis=1, keepdims=True)
-        if single_unit(self.head):
+        if self.head.binary:
             out = np.concatenate([1.0 - out, out], axis=1)
         return out.astype(np.float32)
 

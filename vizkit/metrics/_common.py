@@ -169,7 +169,7 @@ class Scorer:
     def target_scores(self, outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
         """``(M, K)`` outputs and ``(M,)`` targets -> ``(M,)`` scores (numpy, no TF)."""
         targets = np.asarray(targets, dtype=np.int64)
-        if self.head.activation == "sigmoid" and self.head.units == 1:  # binary: 1 vs 0
+        if self.head.binary:  # class 1 vs class 0
             value = outputs[:, 0]
             if self.score == "logit":
                 return np.where(targets == 1, value, -value)
@@ -205,8 +205,9 @@ def scorer(
         logits = score == "logit"
         flat = rebuild(model, (), logits=logits, output=output)
         squash = None
-        if not logits and not head.squashed and head.units > 1:
-            squash = tf.nn.softmax  # a linear multi-class head: its softmax
+        if not logits and not head.squashed:
+            # a linear head: its softmax, or for a single logit unit its sigmoid
+            squash = tf.sigmoid if head.binary else tf.nn.softmax
         image_spec = tf.TensorSpec((None, *shape[1:]), tf.float32)
         index_spec = tf.TensorSpec((None,), tf.int32)
 

@@ -146,8 +146,7 @@ def perturbation_curve(
 
     clean = outputs[:n] if kind == "deletion" else outputs[n : 2 * n]
     head = run.head
-    single_sigmoid = head.activation == "sigmoid" and head.units == 1
-    predicted = predicted_classes(clean, single_sigmoid=single_sigmoid, logits=score == "logit")
+    predicted = predicted_classes(clean, binary=head.binary, logits=score == "logit")
     resolved = resolve_targets(targets, n, head.num_classes, predicted)
     values = run.target_scores(outputs, resolved[jobs_i])
 

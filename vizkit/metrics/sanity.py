@@ -68,8 +68,7 @@ def predicted_targets(model: Any, x: np.ndarray, targets: Any = None) -> np.ndar
     run = scorer(model)
     outputs = run.outputs(x)
     head = run.head
-    single = head.activation == "sigmoid" and head.units == 1
-    predicted = predicted_classes(outputs, single_sigmoid=single, logits=False)
+    predicted = predicted_classes(outputs, binary=head.binary, logits=False)
     return resolve_targets(targets, len(x), head.num_classes, predicted)
 
 

@@ -33,7 +33,6 @@ from vizkit.errors import InputError, LayerError
 from vizkit.methods.saliency import relu_paths, relu_substitute
 from vizkit.models import (
     SEP,
-    activation_name,
     get_layer,
     head_info,
     input_shape,
@@ -190,7 +189,7 @@ class _Target:
     output: int  # which model output to treat as the head when rebuilding
     units: int  # size of the last axis (units or channels)
     head: bool  # the model's head: scored on its logit
-    single_sigmoid: bool
+    binary: bool  # a single-unit head: vizkit's class 1 is the unit itself
 
 
 def _target(model: keras.Model, layer_idx: Any) -> _Target:
@@ -205,8 +204,7 @@ def _target(model: keras.Model, layer_idx: Any) -> _Target:
     shape = layer_output_shape(layer)
     if shape[-1] is None:
         raise LayerError(f"layer {path!r} has no fixed number of units: pick another layer")
-    single_sigmoid = head and activation_name(layer) == "sigmoid" and int(shape[-1]) == 1
-    return _Target(path, output, int(shape[-1]), head, single_sigmoid)
+    return _Target(path, output, int(shape[-1]), head, head and int(shape[-1]) == 1)
 
 
 def _units(filter_indices: Any, units: int) -> tuple[np.ndarray, np.ndarray]:
@@ -662,7 +660,7 @@ def visualize_activation(
     values = None if filter_indices is None else np.atleast_1d(np.asarray(filter_indices))
     if values is not None and values.size == 1:
         unit = int(_units(values, target.units)[0][0])
-        if target.single_sigmoid:
+        if target.binary:
             unit = 1  # keras-vis maximized the unit itself: vizkit's class 1
         result = maximize_activation(
             model,
