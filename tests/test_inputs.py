@@ -160,12 +160,6 @@ def test_resolve_targets():
 
 
 def test_predicted_classes_single_sigmoid_and_softmax():
-    assert predicted_classes(
-        np.array([[0.7], [0.2]]), binary=True, logits=False
-    ).tolist() == [1, 0]
-    assert predicted_classes(
-        np.array([[-1.0], [2.0]]), binary=True, logits=True
-    ).tolist() == [0, 1]
-    assert predicted_classes(
-        np.array([[0.1, 0.9]]), binary=False, logits=False
-    ).tolist() == [1]
+    assert predicted_classes(np.array([[0.7], [0.2]]), binary=True, logits=False).tolist() == [1, 0]
+    assert predicted_classes(np.array([[-1.0], [2.0]]), binary=True, logits=True).tolist() == [0, 1]
+    assert predicted_classes(np.array([[0.1, 0.9]]), binary=False, logits=False).tolist() == [1]

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import vizkit
-from vizkit.metrics import deletion
 from tests.methods import zoo
 from vizkit._tf import keras, tf
+from vizkit.metrics import deletion
 
 L = keras.layers
 
