@@ -377,14 +377,7 @@ def probabilities(model_key: str, images_key: str, _model: Any, _images: Any) ->
     outputs = _model(np.asarray(_images.array, dtype=np.float32), training=False)
     if isinstance(outputs, (list, tuple)):
         outputs = outputs[head.output]
-    scores = np.asarray(outputs, dtype=np.float64).reshape(len(_images), -1)
-    if head.binary:
-        p = scores[:, :1] if head.squashed else 1.0 / (1.0 + np.exp(-scores[:, :1]))
-        return np.concatenate([1 - p, p], axis=1)
-    if head.activation not in ("softmax", "sigmoid"):
-        scores = np.exp(scores - scores.max(axis=1, keepdims=True))
-        scores /= scores.sum(axis=1, keepdims=True)
-    return scores
+    return models.class_probabilities(outputs, head)
 
 
 CONV_TYPES = ("Conv2D", "SeparableConv2D", "DepthwiseConv2D")

@@ -15,6 +15,8 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
+
 from vizkit._tf import keras
 from vizkit.errors import InputError, LayerError
 
@@ -445,6 +447,25 @@ def rebuild(
     return keras.Model(
         fresh, [head_output, *[record[p] for p in paths]], name=f"{model.name}_vizkit"
     )
+
+
+def class_probabilities(outputs: Any, head: Head, *, logits: bool = False) -> np.ndarray:
+    """Head outputs ``(N, ...)`` -> class probabilities ``(N, num_classes)``, float32.
+
+    ``logits``: the outputs are the head's pre-activation (vizkit's rebuilt logit graph), not
+    the model's own outputs. Softmax heads and linear multi-unit heads get a softmax of their
+    logits, sigmoid heads a sigmoid per unit; a single (binary) unit becomes ``[1 - p, p]``.
+    """
+    out = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), -1)
+    if logits or not head.squashed:
+        if head.binary or head.activation == "sigmoid":
+            out = 1.0 / (1.0 + np.exp(-out))
+        else:
+            out = np.exp(out - out.max(axis=1, keepdims=True))
+            out /= out.sum(axis=1, keepdims=True)
+    if head.binary:
+        out = np.concatenate([1.0 - out, out], axis=1)
+    return out.astype(np.float32)
 
 
 def select_scores(outputs: Any, targets: Any, head: Head, *, logits: bool = True) -> Any:

@@ -24,6 +24,7 @@ from vizkit.errors import InputError, LayerError
 from vizkit.inputs import ImageBatch, as_batch, load_images, resolve_targets
 from vizkit.models import (
     Head,
+    class_probabilities,
     get_layer,
     head_info,
     is_spatial,
@@ -490,7 +491,7 @@ class Method:
     def _scores(self, out: np.ndarray, targets: np.ndarray) -> np.ndarray:
         """Score of each image's target (numpy twin of :func:`tf_score`)."""
         if not self.logits and not self.head.squashed:
-            probs = self._probabilities(out)
+            probs = class_probabilities(out, self.head, logits=True)
             return probs[np.arange(len(out)), targets].astype(np.float32)
         out = out.reshape(len(out), -1)
         if self.head.binary:
@@ -500,21 +501,8 @@ class Method:
             return np.where(targets == 1, value, other).astype(np.float32)
         return out[np.arange(len(out)), targets].astype(np.float32)
 
-    def _probabilities(self, out: np.ndarray) -> np.ndarray:
-        """Class probabilities ``(N, K)`` (numpy twin of :func:`tf_probabilities`)."""
-        out = out.reshape(len(out), -1).astype(np.float64)
-        if not (not self.logits and self.head.squashed):
-            if self.head.binary or self.head.activation == "sigmoid":
-                out = 1.0 / (1.0 + np.exp(-out))
-            else:
-                out = np.exp(out - out.max(axis=1, keepdims=True))
-                out /= out.sum(axis=1, keepdims=True)
-        if self.head.binary:
-            out = np.concatenate([1.0 - out, out], axis=1)
-        return out.astype(np.float32)
-
     def _predictions(self, out: np.ndarray) -> Predictions:
-        probs = self._probabilities(out)
+        probs = class_probabilities(out, self.head, logits=self.logits)
         k = min(TOP_K, probs.shape[1])
         order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
         return Predictions(
