@@ -10,6 +10,7 @@ from scipy import stats
 
 import vizkit
 from tests.metrics.helpers import edge_detector, input_gradient, tiny_cnn
+from vizkit._tf import keras
 from vizkit.errors import InputError
 from vizkit.metrics import (
     cascading_randomization,
@@ -19,7 +20,8 @@ from vizkit.metrics import (
     spearman,
     ssim,
 )
-from vizkit.metrics.sanity import weighted_layers
+from vizkit.metrics.sanity import _accuracy, weighted_layers
+from vizkit.models import head_info
 
 
 # -- similarity ------------------------------------------------------------------------------
@@ -209,6 +211,16 @@ def test_data_randomization_small(images):
     one_hot = np.eye(3)[y_train]
     again = data_randomization(model, images, edge_detector, train=(x_train, one_hot), epochs=1)
     assert again.flagged  # the edge detector never looks at the model
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", None], ids=["sigmoid", "logit"])
+def test_data_randomization_accuracy_of_a_binary_unit(activation):
+    head = head_info(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, activation)]))
+    metric = _accuracy(head)
+    # class 1, class 0: right on both when read as probabilities (sigmoid) or logits (linear)
+    outputs = [[0.7], [0.3]] if activation == "sigmoid" else [[0.3], [-0.2]]
+    metric.update_state(np.array([[1.0], [0.0]]), np.array(outputs))
+    assert float(metric.result()) == 1.0
 
 
 def test_data_randomization_arguments(cnn, images):

@@ -300,9 +300,20 @@ def _labels(y: Any, n: int) -> np.ndarray:
 def _loss(head: Any) -> Any:
     from vizkit._tf import keras
 
-    if head.units == 1:
+    if head.binary:
         return keras.losses.BinaryCrossentropy(from_logits=head.activation != "sigmoid")
     return keras.losses.SparseCategoricalCrossentropy(from_logits=head.activation != "softmax")
+
+
+def _accuracy(head: Any) -> Any:
+    """Training accuracy metric named ``"accuracy"``: a binary unit is right when its
+    probability is above 0.5 (a logit unit: its logit above 0)."""
+    from vizkit._tf import keras
+
+    if head.binary:
+        threshold = 0.5 if head.activation == "sigmoid" else 0.0
+        return keras.metrics.BinaryAccuracy(name="accuracy", threshold=threshold)
+    return keras.metrics.SparseCategoricalAccuracy(name="accuracy")
 
 
 def data_randomization(
@@ -359,14 +370,13 @@ def data_randomization(
     clone.compile(
         optimizer=keras.optimizers.Adam(learning_rate=float(learning_rate)),
         loss=_loss(head),
-        metrics=["accuracy"] if head.units > 1 else ["binary_accuracy"],
+        metrics=[_accuracy(head)],
     )
-    target = shuffled.astype(np.float32)[:, None] if head.units == 1 else shuffled
+    target = shuffled.astype(np.float32)[:, None] if head.binary else shuffled
     history = clone.fit(
         x_train, target, epochs=int(epochs), batch_size=int(batch_size), shuffle=False, verbose=0
     )
-    accuracy_key = "accuracy" if head.units > 1 else "binary_accuracy"
-    accuracy = float(history.history.get(accuracy_key, [float("nan")])[-1])
+    accuracy = float(history.history.get("accuracy", [float("nan")])[-1])
     randomized = explain_fn(clone, x, resolved)
     s, s_abs, ssim_values = _compare(original, randomized)
     return RandomizationResult(
