@@ -245,7 +245,7 @@ class _Target:
     output: int  # the model output the head belongs to
     chosen: np.ndarray  # (B,) int64: the classes, channels or units asked for
     units: np.ndarray  # (B,) int32 index into the last axis
-    signs: np.ndarray  # (B,) float32: -1 scores the negated logit (class 0 of a sigmoid)
+    signs: np.ndarray  # (B,) float32: -1 scores the negated logit (class 0 of a single-unit head)
     labels: tuple[str, ...]
     layer_units: int
     class_names: tuple[str, ...] | None

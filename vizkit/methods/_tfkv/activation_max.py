@@ -72,7 +72,7 @@ def run_activation_maximization(
         Float32 model from the input to the target layer's output (logits for classes; the
         pre-activation when ``rectify``).
     units, signs : ndarray, shape (B,)
-        Index into the last axis, and +1/-1 (class 0 of a single sigmoid unit is the negated
+        Index into the last axis, and +1/-1 (class 0 of a single-unit head is the negated
         logit).
     objective : {"mean", "center"}
         Reduction of a spatial output.
