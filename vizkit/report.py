@@ -452,18 +452,15 @@ class _Predictions:
 
 
 def _predict(model: Any, batch: Any) -> _Predictions:
-    from vizkit.models import head_info
+    from vizkit.models import class_probabilities, head_info
 
     head = head_info(model)
     raw = model.predict(np.asarray(batch.array), verbose=0)
     if isinstance(raw, (list, tuple)):
         raw = raw[head.output]
     raw = np.asarray(raw, dtype=np.float64).reshape(len(batch), -1)
-    if head.binary:
-        p = raw if head.squashed else 1.0 / (1.0 + np.exp(-raw))
-        scores, kind = np.concatenate([1 - p, p], axis=1), "probability"
-    elif head.squashed:
-        scores, kind = raw, "probability"
+    if head.binary or head.squashed:
+        scores, kind = class_probabilities(raw, head).astype(np.float64), "probability"
     else:
         scores, kind = raw, "score"
     return _Predictions(scores, kind, np.argmax(scores, axis=1))
