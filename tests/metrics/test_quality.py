@@ -56,7 +56,11 @@ def digits():
 @pytest.mark.parametrize("method", ["gradcam", "occlusion"])
 def test_shapes_localization(shapes, method):
     model, images, maps = shapes
-    pg = pointing_game(maps[method], images.masks)
+    # A Grad-CAM at block3_pool has one value per 8x8 cell: a maximum within half a cell (4 px)
+    # of the object is a hit at the map's own resolution. Without it the score moves by one
+    # image (0.83-0.92) between machines, whose float rounding trains slightly different weights.
+    tolerance = 4 if method == "gradcam" else 0
+    pg = pointing_game(maps[method], images.masks, tolerance=tolerance)
     assert pg.accuracy >= 0.9, f"{method} pointing game {pg.accuracy:.2f}"
     rm = relevance_mass(maps[method], images.masks)
     # "well above the object's area share": at least twice what a uniform map gets
