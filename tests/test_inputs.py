@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from vizkit.errors import InputError
-from vizkit.inputs import ImageBatch, as_batch, load_images, predicted_classes, resolve_targets
+from vizkit.inputs import ImageBatch, as_batch, load_images, resolve_targets
 
 
 def _saved(image: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -157,9 +157,3 @@ def test_resolve_targets():
             resolve_targets(bad, 2, 10)
     with pytest.raises(InputError, match="predictions"):
         resolve_targets(None, 2, 10)
-
-
-def test_predicted_classes_single_sigmoid_and_softmax():
-    assert predicted_classes(np.array([[0.7], [0.2]]), binary=True, logits=False).tolist() == [1, 0]
-    assert predicted_classes(np.array([[-1.0], [2.0]]), binary=True, logits=True).tolist() == [0, 1]
-    assert predicted_classes(np.array([[0.1, 0.9]]), binary=False, logits=False).tolist() == [1]

@@ -46,6 +46,8 @@ _API: dict[str, str] = {
     "sample_test_predictions": "vizkit.samples",
     # attribution
     "explain": "vizkit.methods",
+    "predict": "vizkit.scoring",
+    "Predictions": "vizkit.results.explanation",
     "compare": "vizkit.methods",
     "available_methods": "vizkit.registry",
     "get_method": "vizkit.registry",

@@ -389,19 +389,6 @@ def _matches(shape: tuple[int, ...], model: Any) -> bool:
 # --------------------------------------------------------------------------------------------
 # Targets
 # --------------------------------------------------------------------------------------------
-def predicted_classes(outputs: np.ndarray, *, binary: bool, logits: bool) -> np.ndarray:
-    """Predicted class per row of head outputs ``(N, K)``.
-
-    A single (``binary``) unit predicts class 1 when its probability exceeds 0.5 (its logit
-    exceeds 0); ``logits`` says the outputs are logits rather than probabilities.
-    """
-    outputs = np.asarray(outputs)
-    if binary:
-        threshold = 0.0 if logits else 0.5
-        return (outputs.reshape(len(outputs), -1)[:, 0] > threshold).astype(np.int64)
-    return np.argmax(outputs.reshape(len(outputs), -1), axis=-1).astype(np.int64)
-
-
 def resolve_targets(
     targets: int | Sequence[int] | np.ndarray | None,
     n: int,

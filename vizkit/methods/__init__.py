@@ -1,4 +1,5 @@
-"""Attribution methods: importing this package registers every method family.
+"""Attribution methods: importing this package imports every module in it, and the method
+classes register themselves (so adding a method is adding a module, and its tests).
 
 ``vizkit.explain(model, inputs, method="gradcam")`` is the notebook shortcut over
 ``get_method(name).cls(model, **params).explain(inputs, targets)``. Method objects are cheap to
@@ -7,15 +8,25 @@ create: compiled functions and rebuilt graphs are cached per model, not per obje
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Sequence
 from typing import Any
 
-from vizkit.methods import cam, occlusion, saliency  # noqa: F401  (self-registering)
 from vizkit.methods.base import Method
 from vizkit.registry import available_methods, get_method
 from vizkit.results.explanation import Comparison, Explanation
 
 __all__ = ["Method", "explain", "compare", "available_methods", "get_method", "create"]
+
+# Method modules register their classes on import; the families' own modules come first, so
+# the registry lists the established methods before newer ones.
+_FIRST = ("cam", "occlusion", "saliency")
+for _name in sorted(
+    (m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")),
+    key=lambda n: (n not in _FIRST, _FIRST.index(n) if n in _FIRST else 0, n),
+):
+    importlib.import_module(f"{__name__}.{_name}")
 
 
 def create(
