@@ -28,7 +28,6 @@ from vizkit._tf import keras, tf
 from vizkit.errors import InputError, LayerError
 from vizkit.methods.base import (
     CHANNELS,
-    CHUNKS_IN_FLIGHT,
     ENGINE,
     SEED,
     TARGETS,
@@ -39,95 +38,8 @@ from vizkit.methods.base import (
     first_output,
     reduce_channels,
 )
-from vizkit.models import (
-    activation_name,
-    linear_clone,
-)
+from vizkit.methods.rules import is_relu, relu_paths, relu_substitute  # noqa: F401  (re-exported)
 from vizkit.registry import Param, register
-
-_RELU_NAMES = ("relu", "relu6")
-
-
-# --------------------------------------------------------------------------------------------
-# Backpropagation rules for ReLUs (guided, rectified) as substitute layers
-# --------------------------------------------------------------------------------------------
-@tf.custom_gradient
-def _positive_gate(y: Any) -> Any:
-    """Identity forward; passes only positive gradients backward (guided backprop's gate)."""
-
-    def grad(dy: Any) -> Any:
-        return tf.nn.relu(dy)
-
-    return tf.identity(y), grad
-
-
-class _RuleLayer(keras.layers.Layer):
-    """A ReLU (fused or standalone) whose backward pass follows a modified rule.
-
-    ``guided``: forward unchanged; backward ``dy * (dy > 0) * relu'(z)`` (Springenberg et al.).
-    ``rectified``: forward unchanged; backward ``relu(dy)``, ignoring the forward mask (the
-    DeconvNet rule of Zeiler & Fergus).
-    """
-
-    def __init__(self, pre: Any, act: Any, rule: str, name: str) -> None:
-        super().__init__(name=name)
-        self._pre = lambda x, kw: pre(x, **kw)  # closures keep the source layer untracked
-        self._act = lambda z: act(z)
-        self._rule = rule
-
-    def call(self, inputs: Any, **kwargs: Any) -> Any:
-        z = self._pre(inputs, kwargs)
-        if self._rule == "guided":
-            return _positive_gate(self._act(z))
-        act = self._act
-
-        @tf.custom_gradient
-        def rectified(z: Any) -> Any:
-            def grad(dy: Any) -> Any:
-                return tf.nn.relu(dy)
-
-            return act(z), grad
-
-        return rectified(z)
-
-    def compute_output_shape(self, input_shape: Any) -> Any:
-        return self._shape(input_shape)
-
-
-def _no_kwargs(fn: Any) -> Any:
-    return lambda x, **kw: fn(x)
-
-
-def is_relu(layer: keras.layers.Layer) -> bool:
-    """True for ``activation="relu"`` (or relu6) layers, ``Activation("relu")`` and ``ReLU()``."""
-    if isinstance(layer, keras.Model):
-        return False
-    if isinstance(layer, keras.layers.ReLU):
-        return float(getattr(layer, "negative_slope", 0.0) or 0.0) == 0.0
-    return activation_name(layer) in _RELU_NAMES
-
-
-def relu_substitute(rule: str) -> Any:
-    """A :func:`vizkit.models.rebuild` substitute hook applying ``rule`` to every ReLU."""
-
-    def substitute(path: str, layer: keras.layers.Layer) -> Any:
-        if not is_relu(layer):
-            return None
-        if isinstance(layer, (keras.layers.ReLU, keras.layers.Activation)):
-            pre, act = (lambda x, **kw: x), layer
-        else:  # fused activation: the pre-activation from the layer's own weights
-            pre, act = _no_kwargs(linear_clone(layer)), layer.activation
-        replacement = _RuleLayer(pre, act, rule, name=f"{layer.name}__{rule}")
-        replacement._shape = lambda shape, layer=layer: layer.compute_output_shape(shape)
-        return replacement
-
-    return substitute
-
-
-def relu_paths(model: keras.Model) -> list[str]:
-    from vizkit.models import iter_layers
-
-    return [path for path, layer in iter_layers(model) if is_relu(layer)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,136 +111,16 @@ class GradientMethod(Method):
 
     def mean_fn(self, kind: str) -> Any:
         """Compiled averaging loop for SmoothGrad (``kind="noise"``) or integrated gradients
-        (``kind="path"``), cached per model.
-
-        One call runs the clean forward pass (predictions, ``-1`` targets resolved), then a
-        ``tf.while_loop`` over chunks of the ``n * k`` variants (image-major, ``chunk`` at a time
-        across images, so small batches still fill a chunk, split into equal chunks) that builds
-        each chunk's images on-graph, backpropagates them through :meth:`averaging_graph`'s
-        suffix down to the linear prefix's output, sums those gradients per image, maps the sums
-        through the prefix's transposed Jacobian and adds them into a per-image float64 sum.
-        Only the head outputs, resolved targets, their scores and the mean gradient come back:
-        no per-chunk round trip to numpy.
-        ``CHUNKS_IN_FLIGHT`` (2) chunks are in flight at once, so one chunk's small elementwise
-        ops overlap the other's convolutions (13% less CPU time for integrated gradients on the
-        bench's VGG, at the memory of two chunks).
-
-        ``noise``: ``(x, targets, samples, noise, seed, chunk)``; the variants are
-        ``x + noise * (max - min of the image) * pattern[s]`` with ``samples`` standard normal
-        patterns drawn on-graph from a stateless Philox generator keyed by ``seed`` (the same
-        patterns for every image, so a map does not depend on its batch).
-        ``path``: ``(x, targets, baseline, steps, chunk)``; the variants are
-        ``baseline + (j + 0.5) / steps * (x - baseline)`` (midpoint rule), built after the
-        affine prefix as the same blend of ``prefix(baseline)`` and ``prefix(x)``.
-        """
+        (``kind="path"``), cached per model; see :mod:`vizkit.methods.averaging`."""
+        from vizkit.methods import averaging
 
         def build() -> Any:
             if self.rule is None:
                 prefix, suffix = self.averaging_graph()
             else:
                 prefix, suffix = None, self.rule_model(self.rule)
-            scoring = self.scoring
-            int32 = tf.TensorSpec([], tf.int32)
-
-            def run(model: Any, x: Any) -> Any:
-                return model(x, training=False) if model is not None else x
-
-            def mean_over(x: Any, z: Any, targets: Any, k: Any, chunk: Any, point: Any) -> Any:
-                # z = prefix(x): the clean pass, and what ``point`` builds variants from
-                out = tf.cast(first_output(suffix(z, training=False)), tf.float32)
-                targets, clean_scores = scoring(out, targets)
-                total = tf.shape(x)[0] * k
-                parts = (total + chunk - 1) // chunk  # equal chunks: no small last one
-
-                def body(i: Any, acc: Any) -> Any:
-                    items = tf.range(i * total // parts, (i + 1) * total // parts)
-                    image, variant = items // k, items % k
-                    at = point(image, variant)
-                    with tf.GradientTape(watch_accessed_variables=False) as tape:
-                        tape.watch(at)
-                        value = tf.cast(first_output(suffix(at, training=False)), tf.float32)
-                        score = scoring.score(value, tf.gather(targets, image))
-                    grads = tape.gradient(score, at)
-                    # sum per image (ids are sorted), then back through the linear prefix once
-                    # per image of the chunk instead of once per variant
-                    grads = tf.math.segment_sum(grads, image - image[0])
-                    ids = tf.range(image[0], image[-1] + 1)
-                    if prefix is not None:
-                        with tf.GradientTape(watch_accessed_variables=False) as tape:
-                            at = tf.gather(x, ids)  # any point: the prefix's Jacobian is constant
-                            tape.watch(at)
-                            mapped = prefix(at, training=False)
-                        grads = tape.gradient(
-                            mapped, at, output_gradients=tf.cast(grads, mapped.dtype)
-                        )
-                    grads = tf.cast(grads, tf.float64)
-                    return i + 1, tf.tensor_scatter_nd_add(acc, ids[:, None], grads)
-
-                _, acc = tf.while_loop(
-                    lambda i, acc: i < parts,
-                    body,
-                    (tf.constant(0), tf.zeros_like(x, dtype=tf.float64)),
-                    parallel_iterations=CHUNKS_IN_FLIGHT,
-                )
-                return out, targets, clean_scores, tf.cast(acc / tf.cast(k, tf.float64), tf.float32)
-
-            if kind == "noise":
-
-                @tf.function(
-                    input_signature=[
-                        self._sig,
-                        TARGETS,
-                        int32,
-                        tf.TensorSpec([], tf.float32),
-                        tf.TensorSpec([], tf.int64),
-                        int32,
-                    ],
-                    reduce_retracing=True,
-                )
-                def smoothgrad(
-                    x: Any, targets: Any, samples: Any, noise: Any, seed: Any, chunk: Any
-                ) -> Any:
-                    sigma = noise * (tf.reduce_max(x, [1, 2, 3]) - tf.reduce_min(x, [1, 2, 3]))
-                    shape = tf.concat([[samples], tf.shape(x)[1:]], axis=0)
-                    patterns = tf.random.stateless_normal(
-                        shape, seed=tf.stack([seed, tf.constant(0, tf.int64)]), alg="philox"
-                    )
-
-                    def point(image: Any, variant: Any) -> Any:
-                        scale = tf.gather(sigma, image)[:, None, None, None]
-                        return run(
-                            prefix, tf.gather(x, image) + scale * tf.gather(patterns, variant)
-                        )
-
-                    return mean_over(x, run(prefix, x), targets, samples, chunk, point)
-
-                return smoothgrad
-
-            @tf.function(
-                input_signature=[
-                    self._sig,
-                    TARGETS,
-                    self._sig,
-                    int32,
-                    int32,
-                ],
-                reduce_retracing=True,
-            )
-            def integrated(x: Any, targets: Any, baseline: Any, steps: Any, chunk: Any) -> Any:
-                # the prefix is affine, so a path point's prefix output is the same blend of
-                # prefix(baseline) and prefix(x): the prefix runs twice per image, not per step
-                z, z0 = run(prefix, x), run(prefix, baseline)
-                dz = z - z0
-                k = tf.cast(steps, tf.float64)
-                alphas = tf.cast((tf.range(k, dtype=tf.float64) + 0.5) / k, z.dtype)
-
-                def point(image: Any, variant: Any) -> Any:
-                    alpha = tf.reshape(tf.gather(alphas, variant), [-1] + [1] * (z.shape.rank - 1))
-                    return tf.gather(z0, image) + alpha * tf.gather(dz, image)
-
-                return mean_over(x, z, targets, steps, chunk, point)
-
-            return integrated
+            make = averaging.smoothgrad_fn if kind == "noise" else averaging.integrated_fn
+            return make(prefix, suffix, self.scoring, self._sig)
 
         return self.cached(("mean", kind, self.rule), build)
 
