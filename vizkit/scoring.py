@@ -83,13 +83,25 @@ class Scoring:
         out = tf.cast(tf.convert_to_tensor(out), tf.float32)
         return tf.reshape(out, (tf.shape(out)[0], -1))
 
-    def predicted(self, out: Any) -> Any:
-        """Predicted class per row, int32 ``(N,)``."""
+    def ranking(self, out: Any) -> Any:
+        """Values whose descending order ranks the classes, ``(N, num_classes)``: the logits
+        (``[-z, z]`` for a single unit) when the outputs are logits, else the probabilities.
+
+        Ranking by logits keeps classes apart that float32 probabilities would tie (a
+        saturated softmax), so the predicted class and the top-k agree with every score.
+        """
         out = self.flat(out)
+        if not self.on_logits:
+            return self.probabilities(out)
         if self.head.binary:
-            threshold = 0.0 if self.on_logits else 0.5
-            return tf.cast(out[:, 0] > threshold, tf.int32)
-        return tf.cast(tf.argmax(out, axis=-1), tf.int32)
+            return tf.concat([-out, out], axis=1)
+        return out
+
+    def predicted(self, out: Any) -> Any:
+        """Predicted class per row, int32 ``(N,)``: the top of :meth:`ranking` (ties: the lower
+        class; a single unit predicts class 1 when its logit is above 0, its probability above
+        0.5)."""
+        return tf.math.top_k(self.ranking(out), k=1).indices[:, 0]
 
     def resolve(self, targets: Any, out: Any) -> Any:
         """Targets with ``-1`` replaced by the predicted class, int32 ``(N,)``."""
@@ -133,11 +145,11 @@ class Scoring:
 
     def top_k(self, out: Any, k: int = TOP_K) -> tuple[Any, Any, Any]:
         """``(classes (N, k) int32, their probabilities (N, k), all probabilities (N, K))``,
-        most probable first (ties: the lower class first)."""
+        in the order of :meth:`ranking` (ties: the lower class first)."""
         probs = self.probabilities(out)
         k = min(int(k), self.head.num_classes)
-        values, classes = tf.math.top_k(probs, k=k, sorted=True)
-        return classes, values, probs
+        classes = tf.math.top_k(self.ranking(out), k=k, sorted=True).indices
+        return classes, tf.gather(probs, classes, axis=1, batch_dims=1), probs
 
     def predictions(
         self,
@@ -219,6 +231,12 @@ def predict(
         ``classes``/``probabilities`` ``(N, k)``, ``all_probabilities`` ``(N, K)``, ``top``,
         ``to_frame(class_names)``. Probabilities follow :class:`Scoring`: a softmax of a
         logits head, a sigmoid per unit for a sigmoid head, ``[1 - p, p]`` for a single unit.
+
+    Notes
+    -----
+    The model itself runs (any Keras model works, no graph rebuilt), so a softmax head is
+    ranked by its float32 probabilities; explanations rank by logits. The two agree except
+    where a saturated softmax rounds several classes to the same probability.
     """
     from vizkit.inputs import ImageBatch, as_batch, load_images
     from vizkit.methods.batching import auto_batch_size, chunks
