@@ -48,6 +48,8 @@ _API: dict[str, str] = {
     "explain": "vizkit.methods",
     "predict": "vizkit.scoring",
     "Predictions": "vizkit.results.explanation",
+    "UnitTarget": "vizkit.targets",
+    "RegionTarget": "vizkit.targets",
     "compare": "vizkit.methods",
     "available_methods": "vizkit.registry",
     "get_method": "vizkit.registry",

@@ -43,6 +43,15 @@ KINDS = ("logit", "probability")
 TOP_K = 5
 
 
+def flatten(out: Any) -> Any:
+    """Head outputs as float32 ``(N, units)``; a per-position output ``(N, ..., K)`` (a
+    segmentation map) is pooled to its mean over positions."""
+    out = tf.cast(tf.convert_to_tensor(out), tf.float32)
+    if out.shape.rank is not None and out.shape.rank > 2:
+        out = tf.reduce_mean(out, axis=list(range(1, out.shape.rank - 1)))
+    return tf.reshape(out, (tf.shape(out)[0], -1))
+
+
 @dataclasses.dataclass(frozen=True)
 class Scoring:
     """One head scored one way: the single implementation of predict / resolve / score.
@@ -78,10 +87,14 @@ class Scoring:
         return self.kind == "logit" or not self.head.squashed
 
     # -- the rule ----------------------------------------------------------------------------
+    def key(self) -> Any:
+        """What compiled functions built on this scoring depend on beyond the head and kind
+        (None: nothing; target objects return their own key)."""
+        return None
+
     def flat(self, out: Any) -> Any:
-        """Outputs as float32 ``(N, units)``."""
-        out = tf.cast(tf.convert_to_tensor(out), tf.float32)
-        return tf.reshape(out, (tf.shape(out)[0], -1))
+        """Outputs as float32 ``(N, units)`` (see :func:`flatten`)."""
+        return flatten(out)
 
     def ranking(self, out: Any) -> Any:
         """Values whose descending order ranks the classes, ``(N, num_classes)``: the logits

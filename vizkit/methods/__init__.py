@@ -50,7 +50,7 @@ def explain(
     model: Any,
     inputs: Any,
     method: str | Sequence[str] = "gradcam",
-    targets: int | Sequence[int] | None = None,
+    targets: Any = None,
     layer: str | int | None = None,
     *,
     output: int | str | None = None,
@@ -65,8 +65,11 @@ def explain(
     inputs : ndarray (N, H, W, C), ImageBatch, paths or PIL images
     method : str or list of str
         A name from :func:`vizkit.available_methods`; a list returns a :class:`Comparison`.
-    targets : int, sequence of int, or None
-        Class per image (None = the predicted class).
+    targets : int, sequence of int, None, or a target object
+        Class per image (None = the predicted class); or, for every image, a
+        :class:`vizkit.UnitTarget` (a regression output, one unit of a multi-label head), a
+        :class:`vizkit.RegionTarget` (a region of a segmentation output) or a callable
+        ``fn(outputs) -> scores`` (see :mod:`vizkit.targets`).
     layer : str or int, optional
         Layer for CAMs (``"base/inner"`` or an inner name); ignored by layer-free methods.
         ``None`` uses the first of :func:`vizkit.candidate_layers`.

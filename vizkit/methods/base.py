@@ -53,6 +53,7 @@ from vizkit.models import (
 from vizkit.registry import Param, get_method
 from vizkit.results.explanation import Explanation, FrozenParams
 from vizkit.scoring import TOP_K, Scoring
+from vizkit.targets import TargetScoring, as_target
 
 
 class Chunk(NamedTuple):
@@ -201,15 +202,17 @@ class Method(PreparedGraphs):
         raise NotImplementedError
 
     # -- public ----------------------------------------------------------------------------
-    def explain(self, inputs: Any, targets: int | Any | None = None) -> Explanation:
+    def explain(self, inputs: Any, targets: Any = None) -> Explanation:
         """Attribution maps for ``inputs``.
 
         Parameters
         ----------
         inputs : ndarray (N, H, W, C), ImageBatch, paths or PIL images
             Images on the model's input scale (see :func:`vizkit.load_images`).
-        targets : int, sequence of int, or None
-            Class to explain per image; ``None`` explains the predicted class.
+        targets : int, sequence of int, None, or a target object
+            Class to explain per image; ``None`` explains the predicted class. A target object
+            (:mod:`vizkit.targets`: ``UnitTarget``, ``RegionTarget``, or a callable
+            ``fn(outputs) -> scores``) explains that score for every image.
 
         Returns
         -------
@@ -219,26 +222,42 @@ class Method(PreparedGraphs):
         if not isinstance(inputs, (np.ndarray, ImageBatch)) and not hasattr(inputs, "numpy"):
             inputs = load_images(inputs, self.model)  # paths, PIL images, lists: keep metadata
         x = as_batch(inputs, self.model)
-        n = len(x)
-        if n == 0:
+        if len(x) == 0:
             raise InputError("no images given: pass at least one image")
-        if targets is None:
-            wanted = np.full(n, -1, dtype=np.int32)
+        base, target = self.scoring, as_target(targets)
+        if target is not None:
+            target.check(tuple(self.model.outputs[self.head.output].shape), self.head)
+            self.scoring = TargetScoring(self.head, base.kind, target)
+            wanted = np.full(len(x), target.index, dtype=np.int32)
+        elif targets is None:
+            wanted = np.full(len(x), -1, dtype=np.int32)
         else:
-            wanted = resolve_targets(targets, n, self.head.num_classes).astype(np.int32)
+            wanted = resolve_targets(targets, len(x), self.head.num_classes).astype(np.int32)
+        try:
+            parts = self._chunks(x, wanted)
+        finally:
+            self.scoring = base
+        return self._explanation(inputs, x, parts, start, target)
+
+    def _chunks(self, x: np.ndarray, wanted: np.ndarray) -> list[Chunk]:
         parts = []
-        for s in chunks(n, max(1, self.images_per_chunk())):
+        for s in chunks(len(x), max(1, self.images_per_chunk())):
             self._rows = s
             chunk = self._attribute(x[s], wanted[s])
             parts.append(
                 Chunk(
                     maps=np.asarray(_numpy(chunk.maps), dtype=np.float32),
-                    out=_numpy(chunk.out).reshape(len(x[s]), -1),
+                    out=_numpy(chunk.out),
                     targets=_numpy(chunk.targets),
                     scores=_numpy(chunk.scores),
                     extras=chunk.extras,
                 )
             )
+        return parts
+
+    def _explanation(
+        self, inputs: Any, x: np.ndarray, parts: list[Chunk], start: float, target: Any
+    ) -> Explanation:
         extras = [p.extras for p in parts]
         merged = {k: np.concatenate([e[k] for e in extras]) for k in extras[0]} if extras else {}
         batch = inputs if isinstance(inputs, ImageBatch) else None
@@ -266,6 +285,7 @@ class Method(PreparedGraphs):
             label=self.info.label,
             image_names=names,
             family=self.info.family,
+            target_description="" if target is None else target.describe(),
         )
 
     __call__ = explain

@@ -285,6 +285,7 @@ class GuidedGradCAM(CamMethod):
         out, resolved, scores, coarse, weights, cams = self.cam_fn()(
             tf.constant(x), tf.constant(targets)
         )
+        self._guided.scoring = self.scoring  # a target object explains both parts
         _, grads = self._guided.gradients(x, resolved.numpy())
         maps = reduce_channels(grads * cams.numpy()[..., None], self.params["channels"])
         extras = {"cam": coarse.numpy(), "weights": weights.numpy()}

@@ -54,7 +54,12 @@ class PreparedGraphs:
         return self.scoring.logits
 
     def cached(self, key: tuple, build: Callable[[], Any]) -> Any:
-        """Get or build an entry of the model's cache (key prefixed with the head settings)."""
+        """Get or build an entry of the model's cache (key prefixed with the head settings
+        and, for a target object, the target's key)."""
+        extra = self.scoring.key()
+        return self._cached(key if extra is None else (*key, ("target", extra)), build)
+
+    def _cached(self, key: tuple, build: Callable[[], Any]) -> Any:
         cache = model_cache(self.model)
         full = ("vizkit.methods", self.head.output, self.logits, *key)
         if full not in cache:
@@ -65,7 +70,7 @@ class PreparedGraphs:
         self, layers: tuple[str, ...] = (), rule: str | None = None, substitute: Any = None
     ) -> keras.Model:
         """The rebuilt model ``input -> [head, *layers]`` (logit head unless score=probability)."""
-        return self.cached(
+        return self._cached(
             ("rebuild", tuple(layers), rule),
             lambda: rebuild(
                 self.model,
@@ -81,7 +86,7 @@ class PreparedGraphs:
         :func:`vizkit.methods.folding.averaging_graph`)."""
         from vizkit.methods.folding import averaging_graph
 
-        return self.cached(
+        return self._cached(
             ("averaging_graph",),
             lambda: averaging_graph(self.model, self.prepared(), self.logits, self.head.output),
         )
@@ -112,11 +117,11 @@ class PreparedGraphs:
     def forward(
         self, x: np.ndarray, targets: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Head outputs ``(N, units)``, resolved targets and their scores, in chunks."""
+        """Head outputs ``(N, ...)``, resolved targets and their scores, in chunks."""
         fn = self.forward_fn()
         parts = [
             [t.numpy() for t in fn(tf.constant(x[s]), tf.constant(targets[s], tf.int32))]
             for s in chunks(len(x), self.forward_batch_size)
         ]
         out, resolved, scores = (np.concatenate(p) for p in zip(*parts))
-        return out.reshape(len(x), -1), resolved, scores
+        return out, resolved, scores

@@ -96,14 +96,14 @@ class GradientMethod(Method):
             for s in chunks(len(x), self.batch_size)
         ]
         out, resolved, scores, grads = (np.concatenate(p) for p in zip(*parts))
-        return Chunk(grads, out.reshape(len(x), -1), resolved, scores, {})
+        return Chunk(grads, out, resolved, scores, {})
 
     def gradients(
         self, x: np.ndarray, targets: np.ndarray, rule: str | None = "default"
     ) -> tuple[np.ndarray, np.ndarray]:
         """Head outputs ``(n, units)`` and input gradients ``(n, H, W, C)``."""
         part = self.gradient_chunk(x, targets, rule)
-        return part.out, part.maps
+        return part.out.reshape(len(x), -1), part.maps
 
     def _attribute(self, x: np.ndarray, targets: np.ndarray) -> Chunk:
         part = self.gradient_chunk(x, targets)

@@ -99,9 +99,6 @@ def masks_of(*sources: Any) -> np.ndarray | None:
 # --------------------------------------------------------------------------------------------
 # Batched scoring
 # --------------------------------------------------------------------------------------------
-SCORES = ("probability", "logit")
-
-
 @dataclasses.dataclass
 class Scorer:
     """Compiled ``images -> head outputs`` functions that count their batched calls.
@@ -195,8 +192,8 @@ def scorer(
     from vizkit.models import model_cache, rebuild, require_image_model
     from vizkit.scoring import KINDS, scoring
 
-    if score not in SCORES or score not in KINDS:
-        raise InputError(f"score={score!r} is not known: choose one of {', '.join(SCORES)}")
+    if score not in KINDS:
+        raise InputError(f"score={score!r} is not known: choose one of {', '.join(KINDS)}")
     if (
         isinstance(batch_size, bool)
         or not isinstance(batch_size, (int, np.integer))

@@ -158,6 +158,9 @@ class Explanation(Result):
         Names of the images (file names when they came from an ImageBatch).
     family : str
         The method's family (``"gradient"``, ``"cam"``, ... see ``vizkit.registry.FAMILIES``).
+    target_description : str
+        What a target object explained (``"unit 3"``, ``"channel 1 over 120 px"``); empty for
+        class targets.
     """
 
     method: str
@@ -178,6 +181,7 @@ class Explanation(Result):
     label: str = ""
     image_names: tuple[str, ...] = ()
     family: str = ""
+    target_description: str = ""
 
     def __post_init__(self) -> None:
         super().__post_init__()
