@@ -18,7 +18,11 @@ The rule
   (a sigmoid per unit for a sigmoid head, a multi-label classifier), or the model's own
   softmax/sigmoid output.
 - Targets are class indices, ``-1`` meaning "the predicted class" (resolved in the same graph
-  as the scores, so the two always agree).
+  as the scores, so the two always agree). Classes are ranked by their logits when the outputs
+  are logits (float32 probabilities of a saturated softmax can tie), else by probability.
+- A per-pixel output ``(N, H, W, K)`` (segmentation) is pooled to its mean over positions.
+  :mod:`vizkit.targets` plugs other scores into the same functions (a unit's value, a region
+  of a segmentation output, any TensorFlow function of the output).
 
 :func:`predict` runs a model once over a batch and returns :class:`~vizkit.results.explanation.
 Predictions` (top-k classes and probabilities, and every class's probability), with its
