@@ -151,9 +151,7 @@ def test_score_cam_on_a_saturated_model_is_flagged_for_every_other_class():
     kernel, _ = head.get_weights()
     head.set_weights([kernel * 0.01, np.array([12.0, 0.0, -30.0], np.float32)])
     x = np.random.default_rng(0).random((2, 8, 8, 1)).astype(np.float32)
-    health = {
-        t: map_health(vizkit.explain(model, x, "scorecam", targets=t)) for t in (0, 1, 2)
-    }
+    health = {t: map_health(vizkit.explain(model, x, "scorecam", targets=t)) for t in (0, 1, 2)}
     assert health[0].ok
     for t in (1, 2):
         assert [r.status for r in health[t]] == ["blank", "blank"], t
