@@ -29,19 +29,71 @@ from typing import Any
 
 import numpy as np
 
-TARGETS = {  # issue 3's budgets, as ratios to the forward+backward floor
-    "saliency": 1.5,
-    "gradient_x_input": 1.5,
-    "guided_backprop": 1.5,
-    "rectified_backprop": 1.5,
-    "gradcam": 1.5,
-    "gradcam_pp": 1.5,
-    "layercam": 1.5,
-    "smoothgrad": 15.0,
-    "integrated_gradients": 35.0,
-    "faster_scorecam": 10.0,
-}
-PARAMS = {"smoothgrad": {"samples": 20}, "integrated_gradients": {"steps": 50}}
+
+# --------------------------------------------------------------------------------------------
+# Methods, from the registry (never a list of names: a new method is benched as it registers)
+# --------------------------------------------------------------------------------------------
+def cost(method: str) -> str:
+    """How a method's work grows: ``"cheap"`` (about one forward+backward pass),
+    ``"averaging"`` (one per sample or path step), ``"capped"`` (a bounded number of forward
+    passes, as Faster Score-CAM's ``max_n`` channels), ``"per-channel"`` (one forward pass per
+    channel of the layer) or ``"per-patch"`` (one per patch position)."""
+    import vizkit
+
+    info = vizkit.get_method(method)
+    params = {p.name for p in info.params}
+    if info.family == "perturbation":
+        return "per-patch"
+    if info.family == "score-cam":
+        return "capped" if "max_n" in params else "per-channel"
+    if params & {"samples", "steps"}:
+        return "averaging"
+    return "cheap"
+
+
+def target(method: str) -> float | None:
+    """Issue 3's budget as a ratio to the forward+backward floor: 1.5 for one pass (twice that
+    for a CAM that also backpropagates to the input, like Guided Grad-CAM), 0.75 per SmoothGrad
+    sample and 0.7 per integrated-gradients step, 10 for a capped Score-CAM."""
+    import vizkit
+
+    info = vizkit.get_method(method)
+    kind = cost(method)
+    if kind == "cheap":
+        names = {p.name for p in info.params}
+        return 3.0 if info.family == "cam" and "channels" in names else 1.5
+    if kind == "averaging":
+        defaults = info.defaults()
+        if "samples" in defaults:
+            return 0.75 * defaults["samples"]
+        return 0.7 * defaults["steps"]
+    return 10.0 if kind == "capped" else None
+
+
+def rule_method() -> str:
+    """The first method that backpropagates under a modified ReLU rule (guided backprop)."""
+    import vizkit
+
+    return next(
+        m for m in methods_where("cheap") if getattr(vizkit.get_method(m).cls, "rule", None)
+    )
+
+
+def methods_where(*costs: str) -> list[str]:
+    import vizkit
+
+    return [m for m in vizkit.available_methods() if cost(m) in costs]
+
+
+def first_of(family: str, kind: str = "cheap") -> str:
+    """The first registered method of a family with that cost (saliency, Grad-CAM, ...)."""
+    import vizkit
+
+    return next(
+        m
+        for m in vizkit.available_methods()
+        if vizkit.get_method(m).family == family and cost(m) == kind
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -219,32 +271,34 @@ def bench_model(
         "methods": {},
     }
     for method in methods:
-        params = PARAMS.get(method, {})
         cold = float("nan")
         if not quick:
             cold_model = build()  # a fresh model object: nothing cached
             start = time.perf_counter()
-            vizkit.explain(cold_model, x, method, **params)
+            vizkit.explain(cold_model, x, method)
             cold = time.perf_counter() - start
             del cold_model
-        vizkit.explain(model, x[:1], method, **params)  # trace on the shared model
-        heavy = method in ("smoothgrad", "integrated_gradients", "scorecam", "occlusion")
+        vizkit.explain(model, x[:1], method)  # trace on the shared model
+        heavy = cost(method) in ("averaging", "per-channel", "per-patch")
         reps = 3 if heavy else repeats
-        timing = paired(floors, lambda m=method, p=params: vizkit.explain(model, x, m, **p), reps)
-        rows["methods"][method] = {**timing, "cold_s": cold, "target": TARGETS.get(method)}
+        timing = paired(floors, lambda m=method: vizkit.explain(model, x, m), reps)
+        rows["methods"][method] = {**timing, "cold_s": cold, "target": target(method)}
         gc.collect()
     return {"model": name, "model_obj": model, "x": x, **rows}
 
 
-SWEEP = ["saliency", "smoothgrad", "integrated_gradients"]
+def sweep_methods() -> list[str]:
+    """The batch-size rows: the vanilla gradient, and every averaging method."""
+    return [first_of("gradient"), *methods_where("averaging")]
 
 
 def bench_batches(model: Any, sizes: tuple[int, ...], repeats: int) -> dict[int, dict[str, Any]]:
-    """Saliency, SmoothGrad and IG on small batches, each against the floors on that batch.
+    """Saliency and the averaging methods (SmoothGrad, IG) on small batches, each against the
+    floors on that batch.
 
     Runs on the model of :func:`bench_model` (functions already traced). Saliency gets one
-    untimed call per batch size first (new shapes' kernels); for SmoothGrad and IG, whose calls
-    are long, that first call is one of the timed runs and the median leaves it out.
+    untimed call per batch size first (new shapes' kernels); for the averaging methods, whose
+    calls are long, that first call is one of the timed runs and the median leaves it out.
     """
     import vizkit
 
@@ -258,31 +312,31 @@ def bench_batches(model: Any, sizes: tuple[int, ...], repeats: int) -> dict[int,
         train(x)
         floors = {"floor": lambda x=x: floor(x), "train": lambda x=x: train(x)}
         rows = {}
-        for method in SWEEP:
-            params = PARAMS.get(method, {})
-            if method not in PARAMS:
-                vizkit.explain(model, x, method, **params)
-            reps = repeats if method in PARAMS else max(repeats, 7)
-            timing = paired(
-                floors, lambda m=method, p=params, x=x: vizkit.explain(model, x, m, **p), reps
-            )
-            rows[method] = {**timing, "target": TARGETS.get(method)}
+        for method in sweep_methods():
+            averaging = cost(method) == "averaging"
+            if not averaging:
+                vizkit.explain(model, x, method)
+            reps = repeats if averaging else max(repeats, 7)
+            timing = paired(floors, lambda m=method, x=x: vizkit.explain(model, x, m), reps)
+            rows[method] = {**timing, "target": target(method)}
         out[n] = rows
         gc.collect()
     return out
 
 
 def bench_chunks(model: Any, x: np.ndarray, sizes: tuple[int, ...], repeats: int) -> dict[int, Any]:
-    """SmoothGrad (20 samples) on one batch at several ``batch_size`` values, interleaved."""
+    """SmoothGrad (its default samples) on one batch at several ``batch_size`` values,
+    interleaved (the first averaging method with a ``samples`` parameter)."""
     import vizkit
 
+    method = next(
+        m for m in methods_where("averaging") if "samples" in vizkit.get_method(m).defaults()
+    )
     floor = floor_fn(model)
     floor(x)
     calls = {"floor": lambda: floor(x)}
     for size in sizes:
-        calls[size] = lambda size=size: vizkit.explain(
-            model, x, "smoothgrad", batch_size=size, **PARAMS["smoothgrad"]
-        )
+        calls[size] = lambda size=size: vizkit.explain(model, x, method, batch_size=size)
     cpu: dict[Any, list[float]] = {k: [] for k in calls}
     for f in calls.values():
         f()
@@ -349,8 +403,9 @@ def bench_scorecam(model: Any, x: np.ndarray) -> dict[str, Any]:
             forward(masked[s : s + 64])
 
     all_forward()
-    vizkit.explain(model, x, "scorecam")
-    timing = paired({"forward": all_forward}, lambda: vizkit.explain(model, x, "scorecam"), 2)
+    (method,) = methods_where("per-channel")
+    vizkit.explain(model, x, method)
+    timing = paired({"forward": all_forward}, lambda: vizkit.explain(model, x, method), 2)
     return {
         "masked_images": int(len(masked)),
         "scorecam_s": timing["warm_s"],
@@ -366,7 +421,7 @@ def bench_tfkv(model: Any, x: np.ndarray) -> dict[str, Any]:
     floor = floor_fn(model)
     floor(x)
     out: dict[str, Any] = {}
-    for method in ("saliency", "gradcam"):
+    for method in (first_of("gradient"), first_of("cam")):
         vizkit.explain(model, x, method, engine="tf-keras-vis")
         timing = paired(
             {"floor": lambda: floor(x)},
@@ -385,19 +440,20 @@ def bench_repeated(model: Any, x: np.ndarray, calls: int) -> dict[str, Any]:
     import vizkit
     from vizkit.models import model_cache
 
-    for method in ("saliency", "gradcam"):
+    gradient, cam = first_of("gradient"), first_of("cam")
+    for method in (gradient, cam):
         vizkit.explain(model, x[:2], method)
     cache = model_cache(model)
     functions = [v for v in cache.values() if hasattr(v, "experimental_get_tracing_count")]
     traces = sum(f.experimental_get_tracing_count() for f in functions)
     entries = len(cache)
     for _ in range(20):
-        vizkit.explain(model, x[:2], "saliency")
+        vizkit.explain(model, x[:2], gradient)
     gc.collect()
     before = rss_mb()
     start = time.perf_counter()
     for i in range(calls):
-        vizkit.explain(model, x[: 1 + i % 2], "saliency" if i % 2 else "gradcam")
+        vizkit.explain(model, x[: 1 + i % 2], gradient if i % 2 else cam)
     seconds = time.perf_counter() - start
     gc.collect()
     after = rss_mb()
@@ -415,42 +471,19 @@ def bench_repeated(model: Any, x: np.ndarray, calls: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------------
-ALL = [
-    "saliency",
-    "gradient_x_input",
-    "guided_backprop",
-    "rectified_backprop",
-    "gradcam",
-    "gradcam_pp",
-    "layercam",
-    "guided_gradcam",
-    "smoothgrad",
-    "integrated_gradients",
-    "faster_scorecam",
-    "scorecam",
-    "occlusion",
-]
-CHEAP = [m for m in ALL if m not in ("scorecam", "occlusion", "smoothgrad", "integrated_gradients")]
-
-
 def plan(quick: bool) -> list[tuple[str, Callable[[], Any], int, list[str], int, tuple[int, ...]]]:
-    """(name, builder, images, methods, repeats, extra batch sizes for the SWEEP rows)."""
+    """(name, builder, images, methods, repeats, extra batch sizes for the batch-size rows)."""
+    main = methods_where("cheap", "averaging", "capped", "per-patch")  # Score-CAM: own row
     if quick:
+        quick_vgg = [first_of("gradient"), rule_method(), first_of("cam")]
         return [
-            ("digits_cnn", digits_cnn, 8, [m for m in ALL if m != "scorecam"], 3, (1, 4)),
-            ("shapes_vgg", shapes_vgg, 4, ["saliency", "guided_backprop", "gradcam"], 3, ()),
+            ("digits_cnn", digits_cnn, 8, main, 3, (1, 4)),
+            ("shapes_vgg", shapes_vgg, 4, quick_vgg, 3, ()),
         ]
     return [
-        ("digits_cnn", digits_cnn, 16, [m for m in ALL if m != "scorecam"], 7, (1, 4)),
-        ("shapes_vgg", shapes_vgg, 8, [m for m in ALL if m != "scorecam"], 5, (1, 4)),
-        (
-            "mobilenet_v2",
-            mobilenet_v2,
-            2,
-            [m for m in ALL if m not in ("scorecam", "occlusion")],
-            3,
-            (1, 4),
-        ),
+        ("digits_cnn", digits_cnn, 16, main, 7, (1, 4)),
+        ("shapes_vgg", shapes_vgg, 8, main, 5, (1, 4)),
+        ("mobilenet_v2", mobilenet_v2, 2, methods_where("cheap", "averaging", "capped"), 3, (1, 4)),
     ]
 
 
@@ -485,7 +518,7 @@ def batch_table(name: str, n: int, sweep: dict[int, dict[str, Any]]) -> list[str
         f"{n} = the table above)",
         f"  {'method':<22}" + "".join(f"{f'{k} img':>10}" for k in sizes) + f"{'target':>8}",
     ]
-    for method in SWEEP:
+    for method in sweep_methods():
         rows = [sweep[k].get(method) for k in sizes]
         if any(r is None for r in rows):
             continue
@@ -511,7 +544,7 @@ def run(report: Any) -> Any:
         if sizes:
             sweep = bench_batches(result["model_obj"], sizes, 3)
             result["batches"] = {k: sweep[k] for k in sizes}
-            here = {m: result["methods"][m] for m in SWEEP if m in result["methods"]}
+            here = {m: result["methods"][m] for m in sweep_methods() if m in result["methods"]}
             lines += batch_table(name, n, {**sweep, n: here})
         if not quick and name == "digits_cnn":
             chunks = bench_chunks(result["model_obj"], result["x"], (16, 32, 64, 128), 5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import pickle
 
@@ -10,7 +11,7 @@ import pytest
 from PIL import Image
 
 from vizkit.errors import InputError
-from vizkit.inputs import ImageBatch, as_batch, load_images, predicted_classes, resolve_targets
+from vizkit.inputs import ImageBatch, as_batch, load_images, resolve_targets
 
 
 def _saved(image: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -159,7 +160,34 @@ def test_resolve_targets():
         resolve_targets(None, 2, 10)
 
 
-def test_predicted_classes_single_sigmoid_and_softmax():
-    assert predicted_classes(np.array([[0.7], [0.2]]), binary=True, logits=False).tolist() == [1, 0]
-    assert predicted_classes(np.array([[-1.0], [2.0]]), binary=True, logits=True).tolist() == [0, 1]
-    assert predicted_classes(np.array([[0.1, 0.9]]), binary=False, logits=False).tolist() == [1]
+def test_image_batch_concat_keeps_order_and_metadata():
+    rng = np.random.default_rng(0)
+
+    def batch(n, start, **kw):
+        return ImageBatch(
+            array=rng.random((n, 4, 4, 3)).astype(np.float32),
+            originals=tuple(np.zeros((4, 4, 3), np.uint8) for _ in range(n)),
+            names=tuple(f"f{start + i}.png" for i in range(n)),
+            labels=np.arange(start, start + n),
+            class_names=("a", "b"),
+            **kw,
+        )
+
+    a, b = batch(2, 0), batch(3, 2)
+    both = ImageBatch.concat([a, b])
+    assert len(both) == 5 and both.names == tuple(f"f{i}.png" for i in range(5))
+    np.testing.assert_array_equal(both.array, np.concatenate([a.array, b.array]))
+    np.testing.assert_array_equal(both.labels, np.arange(5))
+    assert len(both.originals) == 5 and both.class_names == ("a", "b") and both.masks is None
+    np.testing.assert_array_equal(both[3].array, b[1].array)
+    unnamed = ImageBatch(array=np.zeros((2, 4, 4, 3), np.float32), class_names=("a", "b"))
+    mixed = ImageBatch.concat([a, dataclasses.replace(unnamed, labels=np.array([0, 1]))])
+    assert mixed.names[2:] == ("image 2", "image 3") and mixed.originals == ()
+    with pytest.raises(InputError, match="some batches have labels"):
+        ImageBatch.concat([a, unnamed])
+    with pytest.raises(InputError, match="value_range"):
+        ImageBatch.concat([a, batch(1, 5, value_range=(0.0, 255.0))])
+    with pytest.raises(InputError, match="image shape"):
+        ImageBatch.concat([a, ImageBatch(array=np.zeros((1, 5, 5, 3), np.float32))])
+    with pytest.raises(InputError, match="non-empty"):
+        ImageBatch.concat([])

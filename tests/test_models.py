@@ -13,14 +13,11 @@ import vizkit
 from vizkit._tf import keras, tf
 from vizkit.errors import InputError, LayerError
 from vizkit.models import (
-    class_probabilities,
     get_layer,
-    head_info,
     layer_paths,
     model_cache,
     rebuild,
     require_image_model,
-    select_scores,
     spatial_layer_paths,
 )
 
@@ -65,38 +62,6 @@ def test_rebuild_exposes_nested_layers_and_logits_without_mutation():
     np.testing.assert_allclose(tf.nn.softmax(logits), model(x), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(conv, model.get_layer("base")(x), rtol=1e-5, atol=1e-6)
     assert model.get_layer("head").activation.__name__ == "softmax"
-
-
-def test_select_scores_single_sigmoid_uses_the_sign():
-    head = head_info(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, "sigmoid")]))
-    scores = select_scores(np.array([[2.0], [2.0]]), np.array([1, 0]), head, logits=True)
-    np.testing.assert_allclose(scores, [2.0, -2.0])
-    probs = select_scores(np.array([[0.8], [0.8]]), np.array([1, 0]), head, logits=False)
-    np.testing.assert_allclose(probs, [0.8, 0.2], atol=1e-6)
-
-
-@pytest.mark.parametrize(
-    "units, activation, outputs, expected",
-    [
-        (3, "softmax", [[0.2, 0.5, 0.3]], [[0.2, 0.5, 0.3]]),
-        (2, None, [[0.0, np.log(3.0)]], [[0.25, 0.75]]),  # linear head: softmax of logits
-        (2, "sigmoid", [[0.9, 0.4]], [[0.9, 0.4]]),  # multi-label: one probability per unit
-        (1, "sigmoid", [[0.8]], [[0.2, 0.8]]),
-        (1, None, [[np.log(4.0)]], [[0.2, 0.8]]),  # a binary logit: its sigmoid
-    ],
-)
-def test_class_probabilities_of_each_head(units, activation, outputs, expected):
-    head = head_info(keras.Sequential([keras.Input((2,)), keras.layers.Dense(units, activation)]))
-    probs = class_probabilities(np.array(outputs), head)
-    np.testing.assert_allclose(probs, expected, rtol=1e-6)
-    assert probs.dtype == np.float32
-
-
-def test_select_scores_single_logit_uses_the_sign():
-    head = head_info(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
-    assert head.binary and head.num_classes == 2
-    scores = select_scores(np.array([[2.0], [2.0]]), np.array([1, 0]), head, logits=False)
-    np.testing.assert_allclose(scores, [2.0, -2.0])
 
 
 def test_model_cache_notices_an_activation_swapped_in_place():

@@ -46,6 +46,10 @@ _API: dict[str, str] = {
     "sample_test_predictions": "vizkit.samples",
     # attribution
     "explain": "vizkit.methods",
+    "predict": "vizkit.scoring",
+    "Predictions": "vizkit.results.explanation",
+    "UnitTarget": "vizkit.targets",
+    "RegionTarget": "vizkit.targets",
     "compare": "vizkit.methods",
     "available_methods": "vizkit.registry",
     "get_method": "vizkit.registry",

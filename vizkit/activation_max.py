@@ -68,6 +68,7 @@ from vizkit.models import (
     require_image_model,
 )
 from vizkit.results.inspection import ActivationImages
+from vizkit.scoring import Scoring
 
 __all__ = ["maximize_activation", "Recipe", "max_steps", "ENV_MAX_STEPS"]
 
@@ -288,12 +289,7 @@ def _resolve_target(
     if path is None or path == head.path:
         count = head.num_classes
         chosen = resolve_units(units, count, "class")
-        if head.binary:
-            indices = np.zeros(len(chosen), dtype=np.int32)
-            signs = np.where(chosen == 1, 1.0, -1.0).astype(np.float32)
-        else:
-            indices = chosen.astype(np.int32)
-            signs = np.ones(len(chosen), dtype=np.float32)
+        indices, signs = (np.asarray(v) for v in Scoring(head, "logit").units(chosen))
         names = tuple(class_names) if class_names is not None else None
         if names is not None and len(names) != count:
             raise InputError(f"{len(names)} class names given for {count} classes")
@@ -447,8 +443,10 @@ class _Engine:
         parameterization: str,
         decorrelate: bool,
         rectify: bool = False,
+        rule: Scoring | None = None,
     ) -> None:
         self.features = features
+        self.rule = rule  # the head's scoring, for class targets
         self.rectify = rectify
         self.objective = objective
         self.height, self.width, self.channels = image_shape
@@ -542,16 +540,13 @@ class _Engine:
     def _evaluate(
         self, images: tf.Tensor, units: tf.Tensor, signs: tf.Tensor
     ) -> tuple[tf.Tensor, tf.Tensor]:
-        """Exact objective per image (no augmentation), and the predicted class (vector outputs:
-        argmax, or logit > 0 for a single unit)."""
+        """Exact objective per image (no augmentation), and for class targets the predicted
+        class (:meth:`vizkit.scoring.Scoring.predicted` on the logits)."""
         outputs = self.features(images, training=False)
         score = self._select(outputs, units, signs)
-        out = tf.cast(outputs, tf.float32)
-        if out.shape.rank != 2:
+        if self.rule is None:
             return score, tf.zeros_like(units)
-        if out.shape[-1] == 1:
-            return score, tf.cast(out[:, 0] > 0, tf.int32)
-        return score, tf.cast(tf.argmax(out, axis=-1), tf.int32)
+        return score, self.rule.predicted(outputs)
 
     # the loop --------------------------------------------------------------------------------
     def _run(
@@ -625,8 +620,9 @@ def _engine(
     )
     if key not in cache:
         features = feature_model(model, target.path, pre_relu=rectify, output=target.output)
+        rule = Scoring(head_info(model, target.output), "logit") if target.kind == "class" else None
         cache[key] = _Engine(
-            features, objective, shape, recipe.parameterization, decorrelate, rectify
+            features, objective, shape, recipe.parameterization, decorrelate, rectify, rule
         )
     return cache[key]
 

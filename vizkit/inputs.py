@@ -96,6 +96,53 @@ class ImageBatch(Result):
             masks=pick(self.masks),
         )
 
+    @classmethod
+    def concat(cls, batches: Sequence[ImageBatch]) -> ImageBatch:
+        """One batch of the images of ``batches``, in order (e.g. the chunks of a dataset scan).
+
+        The batches must share the image shape, ``value_range`` and ``class_names``; labels and
+        masks are kept when every batch has them. Missing names become ``"image <index>"``.
+        """
+        batches = list(batches)
+        if not batches or not all(isinstance(b, ImageBatch) for b in batches):
+            raise InputError("ImageBatch.concat needs a non-empty sequence of ImageBatch objects")
+        first = batches[0]
+        for i, batch in enumerate(batches[1:], start=1):
+            for what, a, b in (
+                ("image shape", first.shape[1:], batch.shape[1:]),
+                ("value_range", tuple(first.value_range), tuple(batch.value_range)),
+                ("class_names", first.class_names, batch.class_names),
+            ):
+                if a != b:
+                    raise InputError(
+                        f"batch {i} has {what} {b}, batch 0 has {a}: concatenate batches "
+                        "loaded the same way"
+                    )
+
+        def joined(field: str) -> np.ndarray | None:
+            values = [getattr(b, field) for b in batches]
+            if all(v is None for v in values):
+                return None
+            if any(v is None for v in values):
+                raise InputError(
+                    f"some batches have {field} and others not: give every batch {field} or none"
+                )
+            return np.concatenate(values)
+
+        names: list[str] = []
+        for batch in batches:
+            offset = len(names)
+            names += list(batch.names) or [f"image {offset + j}" for j in range(len(batch))]
+        keep_originals = all(len(b.originals) == len(b) for b in batches)
+        return dataclasses.replace(
+            first,
+            array=np.concatenate([b.array for b in batches]),
+            originals=tuple(o for b in batches for o in b.originals) if keep_originals else (),
+            names=tuple(names),
+            labels=joined("labels"),
+            masks=joined("masks"),
+        )
+
 
 # --------------------------------------------------------------------------------------------
 # Decoding
@@ -389,19 +436,6 @@ def _matches(shape: tuple[int, ...], model: Any) -> bool:
 # --------------------------------------------------------------------------------------------
 # Targets
 # --------------------------------------------------------------------------------------------
-def predicted_classes(outputs: np.ndarray, *, binary: bool, logits: bool) -> np.ndarray:
-    """Predicted class per row of head outputs ``(N, K)``.
-
-    A single (``binary``) unit predicts class 1 when its probability exceeds 0.5 (its logit
-    exceeds 0); ``logits`` says the outputs are logits rather than probabilities.
-    """
-    outputs = np.asarray(outputs)
-    if binary:
-        threshold = 0.0 if logits else 0.5
-        return (outputs.reshape(len(outputs), -1)[:, 0] > threshold).astype(np.int64)
-    return np.argmax(outputs.reshape(len(outputs), -1), axis=-1).astype(np.int64)
-
-
 def resolve_targets(
     targets: int | Sequence[int] | np.ndarray | None,
     n: int,

@@ -452,35 +452,11 @@ def rebuild(
 def class_probabilities(outputs: Any, head: Head, *, logits: bool = False) -> np.ndarray:
     """Head outputs ``(N, ...)`` -> class probabilities ``(N, num_classes)``, float32.
 
-    ``logits``: the outputs are the head's pre-activation (vizkit's rebuilt logit graph), not
-    the model's own outputs. Softmax heads and linear multi-unit heads get a softmax of their
-    logits, sigmoid heads a sigmoid per unit; a single (binary) unit becomes ``[1 - p, p]``.
+    A numpy shortcut to :meth:`vizkit.scoring.Scoring.probabilities` (the one rule; kept for
+    callers that still hold raw outputs, prefer :func:`vizkit.predict`). ``logits``: the
+    outputs are the head's pre-activation, not the model's own outputs.
     """
-    out = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), -1)
-    if logits or not head.squashed:
-        if head.binary or head.activation == "sigmoid":
-            out = 1.0 / (1.0 + np.exp(-out))
-        else:
-            out = np.exp(out - out.max(axis=1, keepdims=True))
-            out /= out.sum(axis=1, keepdims=True)
-    if head.binary:
-        out = np.concatenate([1.0 - out, out], axis=1)
-    return out.astype(np.float32)
+    from vizkit.scoring import Scoring
 
-
-def select_scores(outputs: Any, targets: Any, head: Head, *, logits: bool = True) -> Any:
-    """The score each image gets for its target class: ``(N, K)`` head outputs -> ``(N,)``.
-
-    For a single unit (:attr:`Head.binary`), class 1 scores the logit (or probability) and class
-    0 its negation (or ``1 - p``), so attributions for class 0 point at evidence against class 1.
-    """
-    from vizkit._tf import tf
-
-    outputs = tf.reshape(tf.convert_to_tensor(outputs), (tf.shape(outputs)[0], -1))
-    targets = tf.cast(tf.convert_to_tensor(targets), tf.int32)
-    if head.binary:
-        value = outputs[:, 0]
-        if logits or not head.squashed:
-            return tf.where(targets == 1, value, -value)
-        return tf.where(targets == 1, value, 1.0 - value)
-    return tf.gather(outputs, targets, axis=1, batch_dims=1)
+    rule = Scoring(head, "logit" if logits else "probability")
+    return np.asarray(rule.probabilities(np.asarray(outputs, np.float32)), dtype=np.float32)

@@ -1,14 +1,25 @@
-"""Registry of attribution methods.
+"""Registry of attribution methods: the single source of method facts.
 
-Each method family module registers its classes with :func:`register`; the registry drives the
-contract tests, the dashboard's method menu and parameter widgets, and the report.
+A method is a class that declares its facts once, as class attributes, and registers itself
+with the bare :func:`register` decorator::
+
+    @register
+    class HiResCAM(GradientCAM):
+        name = "hirescam"
+        label = "HiResCAM"
+        reference = "Draelos & Carin (2020), ..."
+        description = "What it shows, how to read it, caveats."
+        hyperparameters = common_params()
+
+``family`` and ``needs_layer`` usually come from the family's base class. The registry drives
+the contract tests, the dashboard's method menu and parameter widgets, the CLI, the report,
+the bench and the map-health advice (by family); nothing else lists method names.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections.abc import Callable, Sequence
 from typing import Any
 
 from vizkit.errors import InputError
@@ -29,9 +40,20 @@ class Param:
     step: float | None = None
 
 
+#: Method families: how a method computes its map (health advice and menus group by these).
+FAMILIES: dict[str, str] = {
+    "gradient": "Gradients of the score with respect to the input pixels",
+    "cam": "Class activation maps weighted by gradients at a layer",
+    "score-cam": "Class activation maps weighted by the score of channel-masked inputs",
+    "activation-cam": "Class activation maps from a layer's activations alone (class-agnostic)",
+    "perturbation": "Score changes when parts of the input are hidden",
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class MethodInfo:
-    """What the registry knows about a method: its class, label, paper, and parameters."""
+    """What the registry knows about a method: its class, label, paper, family, parameters and
+    a plain-language description."""
 
     name: str
     label: str
@@ -40,42 +62,53 @@ class MethodInfo:
     cls: type
     params: tuple[Param, ...] = ()
     needs_layer: bool = False
+    description: str = ""
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
 
+    @property
+    def family_label(self) -> str:
+        """One line on what the method's family computes."""
+        return FAMILIES.get(self.family, self.family)
+
 
 _REGISTRY: dict[str, MethodInfo] = {}
 _FAMILIES = "vizkit.methods"
+_FACTS = ("name", "label", "reference", "family", "description")
 
 
-def register(
-    name: str,
-    *,
-    label: str,
-    reference: str,
-    family: str,
-    params: Sequence[Param] = (),
-    needs_layer: bool = False,
-) -> Callable[[type], type]:
-    """Class decorator: register an attribution method under ``name``."""
+def register(cls: type) -> type:
+    """Class decorator: register an attribution method from its class attributes.
 
-    def decorate(cls: type) -> type:
-        if name in _REGISTRY and _REGISTRY[name].cls is not cls:
-            raise RuntimeError(f"method {name!r} is registered twice")
-        _REGISTRY[name] = MethodInfo(
-            name=name,
-            label=label,
-            reference=reference,
-            family=family,
-            cls=cls,
-            params=tuple(params),
-            needs_layer=needs_layer,
+    Reads ``name``, ``label``, ``reference``, ``family``, ``description`` (non-empty strings),
+    ``hyperparameters`` (a tuple of :class:`Param`) and ``needs_layer`` (bool).
+    """
+    missing = [fact for fact in _FACTS if not isinstance(getattr(cls, fact, None), str)]
+    missing += [fact for fact in _FACTS if fact not in missing and not getattr(cls, fact)]
+    if missing:
+        raise TypeError(f"{cls.__name__} does not declare {', '.join(missing)}")
+    if cls.family not in FAMILIES:
+        raise TypeError(
+            f"{cls.__name__}.family is {cls.family!r}: choose one of {', '.join(FAMILIES)}"
         )
-        cls.name = name
-        return cls
-
-    return decorate
+    params = tuple(getattr(cls, "hyperparameters", ()))
+    if not all(isinstance(p, Param) for p in params):
+        raise TypeError(f"{cls.__name__}.hyperparameters must hold Param objects")
+    name = cls.name
+    if name in _REGISTRY and _REGISTRY[name].cls is not cls:
+        raise RuntimeError(f"method {name!r} is registered twice")
+    _REGISTRY[name] = MethodInfo(
+        name=name,
+        label=cls.label,
+        reference=cls.reference,
+        family=cls.family,
+        cls=cls,
+        params=params,
+        needs_layer=bool(getattr(cls, "needs_layer", False)),
+        description=" ".join(cls.description.split()),
+    )
+    return cls
 
 
 def _load() -> None:

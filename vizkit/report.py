@@ -444,38 +444,18 @@ def _resolve_history(resolved: ResolvedModel, history: Any) -> tuple[Any, str]:
 # --------------------------------------------------------------------------------------------
 # Predictions
 # --------------------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class _Predictions:
-    scores: np.ndarray  # (N, K) probabilities (or raw scores for linear heads)
-    kind: str  # "probability" or "score"
-    predicted: np.ndarray  # (N,)
+def _predict(model: Any, batch: Any, k: int) -> Any:
+    """Top-``k`` predictions (:func:`vizkit.predict`)."""
+    from vizkit.scoring import predict
+
+    return predict(model, batch, k=k)
 
 
-def _predict(model: Any, batch: Any) -> _Predictions:
-    from vizkit.models import class_probabilities, head_info
-
-    head = head_info(model)
-    raw = model.predict(np.asarray(batch.array), verbose=0)
-    if isinstance(raw, (list, tuple)):
-        raw = raw[head.output]
-    raw = np.asarray(raw, dtype=np.float64).reshape(len(batch), -1)
-    if head.binary or head.squashed:
-        scores, kind = class_probabilities(raw, head).astype(np.float64), "probability"
-    else:
-        scores, kind = raw, "score"
-    return _Predictions(scores, kind, np.argmax(scores, axis=1))
-
-
-def _top_k_frame(preds: _Predictions, index: int, class_names: Sequence[str], k: int) -> Any:
-    import pandas as pd
-
-    row = preds.scores[index]
-    order = np.argsort(-row, kind="stable")[:k]
-    columns: dict[str, Any] = {"rank": np.arange(1, len(order) + 1), "class": order.astype(int)}
-    if any(name != str(i) for i, name in enumerate(class_names)):
-        columns["name"] = [class_names[i] for i in order]
-    columns[preds.kind] = row[order]
-    return pd.DataFrame(columns)
+def _top_k_frame(preds: Any, index: int, class_names: Sequence[str], k: int) -> Any:
+    names = class_names if any(n != str(i) for i, n in enumerate(class_names)) else None
+    frame = preds[index].to_frame(names).head(k)
+    frame = frame.drop(columns=["image", "image_name"], errors="ignore")
+    return frame.rename(columns={"class_name": "name"}).reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -629,7 +609,7 @@ def _images_section(
         f"{len(batch)} image(s); maps explain "
         + ("the predicted class." if targets is None else "the requested target class.")
     )
-    preds = _predict(model, batch)
+    preds = _predict(model, batch, top_k)
     frames = []
     for i in range(len(batch)):
         frame = _top_k_frame(preds, i, class_names, top_k)

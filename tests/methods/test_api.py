@@ -10,30 +10,33 @@ from tests.methods import zoo
 from vizkit.models import model_cache
 from vizkit.registry import Param
 
-EXPECTED = {
-    "saliency",
-    "smoothgrad",
-    "gradient_x_input",
-    "integrated_gradients",
-    "guided_backprop",
-    "rectified_backprop",
-    "gradcam",
-    "gradcam_pp",
-    "scorecam",
-    "faster_scorecam",
-    "layercam",
-    "guided_gradcam",
-    "occlusion",
-}
+LAYER_FAMILIES = {"cam", "score-cam", "activation-cam"}
+
+
+def _method_classes(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _method_classes(sub)
 
 
 def test_registry_metadata_is_complete():
-    assert set(vizkit.available_methods()) == EXPECTED
-    for name in vizkit.available_methods():
+    from vizkit.methods import Method
+    from vizkit.registry import FAMILIES
+
+    names = vizkit.available_methods()
+    assert names and len(names) == len(set(names))
+    declared = {
+        c.name for c in _method_classes(Method) if c.name and c.__module__.startswith("vizkit.")
+    }
+    assert declared == set(names)  # every method class with a name is registered
+    for name in names:
         info = vizkit.get_method(name)
-        assert info.label and info.reference and info.family
-        names = [p.name for p in info.params]
-        assert "score" in names and "batch_size" in names
+        assert info.label and info.reference and info.family in FAMILIES
+        assert 200 <= len(info.description) <= 900, (name, len(info.description))
+        assert "\n" not in info.description and "  " not in info.description
+        params = [p.name for p in info.params]
+        assert "score" in params and "batch_size" in params
+        assert len(params) == len(set(params))
         for p in info.params:
             assert isinstance(p, Param) and p.help and p.label, (name, p.name)
             assert p.type in (int, float, str, bool)
@@ -45,9 +48,43 @@ def test_registry_metadata_is_complete():
                     assert p.name == "batch_size"
                 else:
                     assert p.min <= p.default <= p.max
-        assert info.needs_layer == (info.family == "cam")
-        assert info.cls.name == name
+        assert info.needs_layer == (info.family in LAYER_FAMILIES)
+        assert info.cls.name == name and info.cls.family == info.family
     assert "seed" in [p.name for p in vizkit.get_method("smoothgrad").params]
+
+
+def test_register_reads_the_class_facts_and_refuses_incomplete_ones():
+    from vizkit.methods.base import Method, common_params
+    from vizkit.registry import register
+
+    class Nameless(Method):
+        label, reference, family = "X", "Y (2020)", "gradient"
+
+    with pytest.raises(TypeError, match="does not declare name, description"):
+        register(Nameless)
+
+    class Odd(Method):
+        name, label, reference, description = "odd", "Odd", "Y (2020)", "Some words."
+        family = "magic"
+        hyperparameters = common_params()
+
+    with pytest.raises(TypeError, match="family is 'magic'"):
+        register(Odd)
+    assert "odd" not in vizkit.available_methods()
+
+
+def test_engine_is_a_param_with_choices():
+    for name in vizkit.available_methods():
+        engine = {p.name: p for p in vizkit.get_method(name).params}.get("engine")
+        if engine is not None:
+            assert engine.choices == ("native", "tf-keras-vis") and engine.default == "native"
+    model = zoo.sequential()
+    with pytest.raises(vizkit.InputError, match="'engine' is 'keras-vis'.*'native'"):
+        vizkit.explain(model, zoo.images(1), "gradcam", engine="keras-vis")
+    with pytest.raises(vizkit.InputError, match="no parameter 'engine'"):
+        vizkit.explain(model, zoo.images(1), "scorecam", engine="tf-keras-vis")
+    e = vizkit.explain(model, zoo.images(1), "gradcam")
+    assert e.params["engine"] == "native" and e.family == "cam"
 
 
 def test_bad_parameters_are_clear_errors():

@@ -1,4 +1,5 @@
-"""Attribution methods: importing this package registers every method family.
+"""Attribution methods: importing this package imports every module in it, and the method
+classes register themselves (so adding a method is adding a module, and its tests).
 
 ``vizkit.explain(model, inputs, method="gradcam")`` is the notebook shortcut over
 ``get_method(name).cls(model, **params).explain(inputs, targets)``. Method objects are cheap to
@@ -7,15 +8,25 @@ create: compiled functions and rebuilt graphs are cached per model, not per obje
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Sequence
 from typing import Any
 
-from vizkit.methods import cam, occlusion, saliency  # noqa: F401  (self-registering)
 from vizkit.methods.base import Method
 from vizkit.registry import available_methods, get_method
 from vizkit.results.explanation import Comparison, Explanation
 
 __all__ = ["Method", "explain", "compare", "available_methods", "get_method", "create"]
+
+# Method modules register their classes on import; the families' own modules come first, so
+# the registry lists the established methods before newer ones.
+_FIRST = ("cam", "occlusion", "saliency")
+for _name in sorted(
+    (m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")),
+    key=lambda n: (n not in _FIRST, _FIRST.index(n) if n in _FIRST else 0, n),
+):
+    importlib.import_module(f"{__name__}.{_name}")
 
 
 def create(
@@ -39,7 +50,7 @@ def explain(
     model: Any,
     inputs: Any,
     method: str | Sequence[str] = "gradcam",
-    targets: int | Sequence[int] | None = None,
+    targets: Any = None,
     layer: str | int | None = None,
     *,
     output: int | str | None = None,
@@ -54,8 +65,11 @@ def explain(
     inputs : ndarray (N, H, W, C), ImageBatch, paths or PIL images
     method : str or list of str
         A name from :func:`vizkit.available_methods`; a list returns a :class:`Comparison`.
-    targets : int, sequence of int, or None
-        Class per image (None = the predicted class).
+    targets : int, sequence of int, None, or a target object
+        Class per image (None = the predicted class); or, for every image, a
+        :class:`vizkit.UnitTarget` (a regression output, one unit of a multi-label head), a
+        :class:`vizkit.RegionTarget` (a region of a segmentation output) or a callable
+        ``fn(outputs) -> scores`` (see :mod:`vizkit.targets`).
     layer : str or int, optional
         Layer for CAMs (``"base/inner"`` or an inner name); ignored by layer-free methods.
         ``None`` uses the first of :func:`vizkit.candidate_layers`.

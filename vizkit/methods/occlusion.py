@@ -22,7 +22,14 @@ from typing import Any
 import numpy as np
 
 from vizkit._tf import tf
-from vizkit.methods.base import CHUNKS_IN_FLIGHT, Method, common_params, first_output, tf_score
+from vizkit.methods.base import (
+    CHUNKS_IN_FLIGHT,
+    TARGETS,
+    Chunk,
+    Method,
+    common_params,
+    first_output,
+)
 from vizkit.registry import Param, register
 
 
@@ -35,15 +42,32 @@ def patch_starts(size: int, patch: int, stride: int) -> list[int]:
     return starts
 
 
-@register(
-    "occlusion",
-    label="Occlusion",
-    reference=(
+@register
+class Occlusion(Method):
+    """Drop in the target score when a patch of the image is hidden.
+
+    References
+    ----------
+    Zeiler & Fergus (2014), arXiv:1311.2901.
+    """
+
+    name = "occlusion"
+    label = "Occlusion"
+    reference = (
         "Zeiler & Fergus (2014), Visualizing and Understanding Convolutional Networks, ECCV, "
         "arXiv:1311.2901"
-    ),
-    family="perturbation",
-    params=(
+    )
+    family = "perturbation"
+    description = """
+        Hides one square patch of the image at a time and records how much the target's
+        probability drops: red regions are where hiding the image hurts the class most, blue
+        ones where hiding it helps. It treats the model as a black box and is easy to explain
+        to anyone. Caveats: the patch size sets the resolution and should be smaller than the
+        object; the fill (black, mean or blur) can itself look like a feature to the model;
+        when the softmax is saturated, hiding a small patch changes nothing (score the logit or
+        use larger patches); it costs one forward pass per patch position.
+    """
+    hyperparameters = (
         Param(
             "patch_size",
             int,
@@ -73,15 +97,7 @@ def patch_starts(size: int, patch: int, stride: int) -> list[int]:
             choices=("zero", "mean", "blur"),
         ),
         *common_params(score="probability"),
-    ),
-)
-class Occlusion(Method):
-    """Drop in the target score when a patch of the image is hidden.
-
-    References
-    ----------
-    Zeiler & Fergus (2014), arXiv:1311.2901.
-    """
+    )
 
     def fills(self, x: np.ndarray) -> np.ndarray:
         kind = self.params["fill"]
@@ -98,9 +114,8 @@ class Occlusion(Method):
 
     def occluded_fn(self) -> Any:
         def build() -> Any:
-            model = self.head_graph()
-            head, logits = self.head, self.logits
-            i32 = tf.TensorSpec([None], tf.int32)
+            model, scoring = self.head_graph(), self.scoring
+            i32 = TARGETS
 
             @tf.function(
                 input_signature=[
@@ -140,9 +155,7 @@ class Occlusion(Method):
                     which = tf.gather(image, part)
                     images = tf.gather(x, which) * (1.0 - mask) + tf.gather(fill, which) * mask
                     out = tf.cast(first_output(model(images)), tf.float32)
-                    return i + 1, scores.write(
-                        i, tf_score(out, tf.gather(targets, part), head, logits)
-                    )
+                    return i + 1, scores.write(i, scoring.score(out, tf.gather(targets, part)))
 
                 _, scores = tf.while_loop(
                     lambda i, _: i < parts,
@@ -159,10 +172,8 @@ class Occlusion(Method):
     def images_per_chunk(self) -> int:
         return max(1, self.batch_size)
 
-    def _attribute(self, x: np.ndarray, targets: np.ndarray) -> Any:
-        out = self.forward(x)
-        targets = self.resolve(targets, out)
-        base = self._scores(out, targets)
+    def _attribute(self, x: np.ndarray, targets: np.ndarray) -> Chunk:
+        out, targets, base = self.forward(x, targets)
         n, height, width = x.shape[:3]
         patch, stride = self.params["patch_size"], self.params["stride"]
         tops, lefts = patch_starts(height, patch, stride), patch_starts(width, patch, stride)
@@ -192,4 +203,4 @@ class Occlusion(Method):
             heat[i, t : t + ph, l_ : l_ + pw] += d
             count[i, t : t + ph, l_ : l_ + pw] += 1.0
         maps = np.where(count > 0, heat / np.maximum(count, 1.0), 0.0).astype(np.float32)
-        return maps, out, {}
+        return Chunk(maps, out, targets, base, {})

@@ -28,105 +28,18 @@ from vizkit._tf import keras, tf
 from vizkit.errors import InputError, LayerError
 from vizkit.methods.base import (
     CHANNELS,
-    CHUNKS_IN_FLIGHT,
+    ENGINE,
     SEED,
+    TARGETS,
+    Chunk,
     Method,
+    chunks,
     common_params,
     first_output,
     reduce_channels,
-    tf_resolve,
-    tf_score,
 )
-from vizkit.models import (
-    activation_name,
-    linear_clone,
-)
+from vizkit.methods.rules import is_relu, relu_paths, relu_substitute  # noqa: F401  (re-exported)
 from vizkit.registry import Param, register
-
-FAMILY = "gradient"
-_RELU_NAMES = ("relu", "relu6")
-
-
-# --------------------------------------------------------------------------------------------
-# Backpropagation rules for ReLUs (guided, rectified) as substitute layers
-# --------------------------------------------------------------------------------------------
-@tf.custom_gradient
-def _positive_gate(y: Any) -> Any:
-    """Identity forward; passes only positive gradients backward (guided backprop's gate)."""
-
-    def grad(dy: Any) -> Any:
-        return tf.nn.relu(dy)
-
-    return tf.identity(y), grad
-
-
-class _RuleLayer(keras.layers.Layer):
-    """A ReLU (fused or standalone) whose backward pass follows a modified rule.
-
-    ``guided``: forward unchanged; backward ``dy * (dy > 0) * relu'(z)`` (Springenberg et al.).
-    ``rectified``: forward unchanged; backward ``relu(dy)``, ignoring the forward mask (the
-    DeconvNet rule of Zeiler & Fergus).
-    """
-
-    def __init__(self, pre: Any, act: Any, rule: str, name: str) -> None:
-        super().__init__(name=name)
-        self._pre = lambda x, kw: pre(x, **kw)  # closures keep the source layer untracked
-        self._act = lambda z: act(z)
-        self._rule = rule
-
-    def call(self, inputs: Any, **kwargs: Any) -> Any:
-        z = self._pre(inputs, kwargs)
-        if self._rule == "guided":
-            return _positive_gate(self._act(z))
-        act = self._act
-
-        @tf.custom_gradient
-        def rectified(z: Any) -> Any:
-            def grad(dy: Any) -> Any:
-                return tf.nn.relu(dy)
-
-            return act(z), grad
-
-        return rectified(z)
-
-    def compute_output_shape(self, input_shape: Any) -> Any:
-        return self._shape(input_shape)
-
-
-def _no_kwargs(fn: Any) -> Any:
-    return lambda x, **kw: fn(x)
-
-
-def is_relu(layer: keras.layers.Layer) -> bool:
-    """True for ``activation="relu"`` (or relu6) layers, ``Activation("relu")`` and ``ReLU()``."""
-    if isinstance(layer, keras.Model):
-        return False
-    if isinstance(layer, keras.layers.ReLU):
-        return float(getattr(layer, "negative_slope", 0.0) or 0.0) == 0.0
-    return activation_name(layer) in _RELU_NAMES
-
-
-def relu_substitute(rule: str) -> Any:
-    """A :func:`vizkit.models.rebuild` substitute hook applying ``rule`` to every ReLU."""
-
-    def substitute(path: str, layer: keras.layers.Layer) -> Any:
-        if not is_relu(layer):
-            return None
-        if isinstance(layer, (keras.layers.ReLU, keras.layers.Activation)):
-            pre, act = (lambda x, **kw: x), layer
-        else:  # fused activation: the pre-activation from the layer's own weights
-            pre, act = _no_kwargs(linear_clone(layer)), layer.activation
-        replacement = _RuleLayer(pre, act, rule, name=f"{layer.name}__{rule}")
-        replacement._shape = lambda shape, layer=layer: layer.compute_output_shape(shape)
-        return replacement
-
-    return substitute
-
-
-def relu_paths(model: keras.Model) -> list[str]:
-    from vizkit.models import iter_layers
-
-    return [path for path, layer in iter_layers(model) if is_relu(layer)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -135,6 +48,7 @@ def relu_paths(model: keras.Model) -> list[str]:
 class GradientMethod(Method):
     """Methods built on ``d score / d input`` (optionally under a modified ReLU rule)."""
 
+    family = "gradient"
     rule: ClassVar[str | None] = None
 
     def __init__(self, model: keras.Model, **kwargs: Any) -> None:
@@ -152,176 +66,61 @@ class GradientMethod(Method):
         return self.prepared(layers, rule=rule, substitute=relu_substitute(rule))
 
     def grad_fn(self, rule: str | None = None) -> Any:
-        """Compiled ``(x, targets) -> (head output, d score / d x)`` for a ReLU rule."""
+        """Compiled ``(x, targets) -> (head output, resolved targets, scores, d score / d x)``
+        for a ReLU rule."""
         rule = self.rule if rule == "default" else rule
 
         def build() -> Any:
-            model = self.rule_model(rule)
-            head, logits = self.head, self.logits
+            model, scoring = self.rule_model(rule), self.scoring
 
-            @tf.function(
-                input_signature=[self._sig, tf.TensorSpec([None], tf.int32)],
-                reduce_retracing=True,
-            )
+            @tf.function(input_signature=[self._sig, TARGETS], reduce_retracing=True)
             def gradients(x: Any, targets: Any) -> Any:
                 with tf.GradientTape(watch_accessed_variables=False) as tape:
                     tape.watch(x)
                     out = tf.cast(first_output(model(x, training=False)), tf.float32)
-                    score = tf_score(out, tf_resolve(targets, out, head, logits), head, logits)
-                return out, tape.gradient(score, x)
+                    resolved, score = scoring(out, targets)
+                return out, resolved, score, tape.gradient(score, x)
 
             return gradients
 
         return self.cached(("gradients", rule), build)
 
+    def gradient_chunk(
+        self, x: np.ndarray, targets: np.ndarray, rule: str | None = "default"
+    ) -> Chunk:
+        """Input gradients (as ``maps``, ``(n, H, W, C)``) with the head outputs, resolved
+        targets and scores, in chunks of ``batch_size``."""
+        fn = self.grad_fn(rule)
+        parts = [
+            [t.numpy() for t in fn(tf.constant(x[s]), tf.constant(targets[s], tf.int32))]
+            for s in chunks(len(x), self.batch_size)
+        ]
+        out, resolved, scores, grads = (np.concatenate(p) for p in zip(*parts))
+        return Chunk(grads, out, resolved, scores, {})
+
     def gradients(
         self, x: np.ndarray, targets: np.ndarray, rule: str | None = "default"
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Head outputs and input gradients, in chunks of ``batch_size``."""
-        fn = self.grad_fn(rule)
-        outs, grads = [], []
-        for start in range(0, len(x), self.batch_size):
-            stop = start + self.batch_size
-            out, grad = fn(tf.constant(x[start:stop]), tf.constant(targets[start:stop]))
-            outs.append(out.numpy())
-            grads.append(grad.numpy())
-        return np.concatenate(outs).reshape(len(x), -1), np.concatenate(grads)
+        """Head outputs ``(n, units)`` and input gradients ``(n, H, W, C)``."""
+        part = self.gradient_chunk(x, targets, rule)
+        return part.out.reshape(len(x), -1), part.maps
 
-    def _attribute(self, x: np.ndarray, targets: np.ndarray) -> Any:
-        out, grads = self.gradients(x, targets)
-        return self.combine(x, grads), out, {}
+    def _attribute(self, x: np.ndarray, targets: np.ndarray) -> Chunk:
+        part = self.gradient_chunk(x, targets)
+        return part._replace(maps=self.combine(x, part.maps))
 
     def mean_fn(self, kind: str) -> Any:
         """Compiled averaging loop for SmoothGrad (``kind="noise"``) or integrated gradients
-        (``kind="path"``), cached per model.
-
-        One call runs the clean forward pass (predictions, ``-1`` targets resolved), then a
-        ``tf.while_loop`` over chunks of the ``n * k`` variants (image-major, ``chunk`` at a time
-        across images, so small batches still fill a chunk, split into equal chunks) that builds
-        each chunk's images on-graph, backpropagates them through :meth:`averaging_graph`'s
-        suffix down to the linear prefix's output, sums those gradients per image, maps the sums
-        through the prefix's transposed Jacobian and adds them into a per-image float64 sum.
-        Only the head outputs and the mean gradient come back: no per-chunk round trip to numpy.
-        ``CHUNKS_IN_FLIGHT`` (2) chunks are in flight at once, so one chunk's small elementwise
-        ops overlap the other's convolutions (13% less CPU time for integrated gradients on the
-        bench's VGG, at the memory of two chunks).
-
-        ``noise``: ``(x, targets, samples, noise, seed, chunk)``; the variants are
-        ``x + noise * (max - min of the image) * pattern[s]`` with ``samples`` standard normal
-        patterns drawn on-graph from a stateless Philox generator keyed by ``seed`` (the same
-        patterns for every image, so a map does not depend on its batch).
-        ``path``: ``(x, targets, baseline, steps, chunk)``; the variants are
-        ``baseline + (j + 0.5) / steps * (x - baseline)`` (midpoint rule), built after the
-        affine prefix as the same blend of ``prefix(baseline)`` and ``prefix(x)``.
-        """
+        (``kind="path"``), cached per model; see :mod:`vizkit.methods.averaging`."""
+        from vizkit.methods import averaging
 
         def build() -> Any:
             if self.rule is None:
                 prefix, suffix = self.averaging_graph()
             else:
                 prefix, suffix = None, self.rule_model(self.rule)
-            head, logits = self.head, self.logits
-            int32 = tf.TensorSpec([], tf.int32)
-
-            def run(model: Any, x: Any) -> Any:
-                return model(x, training=False) if model is not None else x
-
-            def mean_over(x: Any, z: Any, targets: Any, k: Any, chunk: Any, point: Any) -> Any:
-                # z = prefix(x): the clean pass, and what ``point`` builds variants from
-                out = tf.cast(first_output(suffix(z, training=False)), tf.float32)
-                targets = tf_resolve(targets, out, head, logits)
-                total = tf.shape(x)[0] * k
-                parts = (total + chunk - 1) // chunk  # equal chunks: no small last one
-
-                def body(i: Any, acc: Any) -> Any:
-                    items = tf.range(i * total // parts, (i + 1) * total // parts)
-                    image, variant = items // k, items % k
-                    at = point(image, variant)
-                    with tf.GradientTape(watch_accessed_variables=False) as tape:
-                        tape.watch(at)
-                        value = tf.cast(first_output(suffix(at, training=False)), tf.float32)
-                        score = tf_score(value, tf.gather(targets, image), head, logits)
-                    grads = tape.gradient(score, at)
-                    # sum per image (ids are sorted), then back through the linear prefix once
-                    # per image of the chunk instead of once per variant
-                    grads = tf.math.segment_sum(grads, image - image[0])
-                    ids = tf.range(image[0], image[-1] + 1)
-                    if prefix is not None:
-                        with tf.GradientTape(watch_accessed_variables=False) as tape:
-                            at = tf.gather(x, ids)  # any point: the prefix's Jacobian is constant
-                            tape.watch(at)
-                            mapped = prefix(at, training=False)
-                        grads = tape.gradient(
-                            mapped, at, output_gradients=tf.cast(grads, mapped.dtype)
-                        )
-                    grads = tf.cast(grads, tf.float64)
-                    return i + 1, tf.tensor_scatter_nd_add(acc, ids[:, None], grads)
-
-                _, acc = tf.while_loop(
-                    lambda i, acc: i < parts,
-                    body,
-                    (tf.constant(0), tf.zeros_like(x, dtype=tf.float64)),
-                    parallel_iterations=CHUNKS_IN_FLIGHT,
-                )
-                return out, tf.cast(acc / tf.cast(k, tf.float64), tf.float32)
-
-            if kind == "noise":
-
-                @tf.function(
-                    input_signature=[
-                        self._sig,
-                        tf.TensorSpec([None], tf.int32),
-                        int32,
-                        tf.TensorSpec([], tf.float32),
-                        tf.TensorSpec([], tf.int64),
-                        int32,
-                    ],
-                    reduce_retracing=True,
-                )
-                def smoothgrad(
-                    x: Any, targets: Any, samples: Any, noise: Any, seed: Any, chunk: Any
-                ) -> Any:
-                    sigma = noise * (tf.reduce_max(x, [1, 2, 3]) - tf.reduce_min(x, [1, 2, 3]))
-                    shape = tf.concat([[samples], tf.shape(x)[1:]], axis=0)
-                    patterns = tf.random.stateless_normal(
-                        shape, seed=tf.stack([seed, tf.constant(0, tf.int64)]), alg="philox"
-                    )
-
-                    def point(image: Any, variant: Any) -> Any:
-                        scale = tf.gather(sigma, image)[:, None, None, None]
-                        return run(
-                            prefix, tf.gather(x, image) + scale * tf.gather(patterns, variant)
-                        )
-
-                    return mean_over(x, run(prefix, x), targets, samples, chunk, point)
-
-                return smoothgrad
-
-            @tf.function(
-                input_signature=[
-                    self._sig,
-                    tf.TensorSpec([None], tf.int32),
-                    self._sig,
-                    int32,
-                    int32,
-                ],
-                reduce_retracing=True,
-            )
-            def integrated(x: Any, targets: Any, baseline: Any, steps: Any, chunk: Any) -> Any:
-                # the prefix is affine, so a path point's prefix output is the same blend of
-                # prefix(baseline) and prefix(x): the prefix runs twice per image, not per step
-                z, z0 = run(prefix, x), run(prefix, baseline)
-                dz = z - z0
-                k = tf.cast(steps, tf.float64)
-                alphas = tf.cast((tf.range(k, dtype=tf.float64) + 0.5) / k, z.dtype)
-
-                def point(image: Any, variant: Any) -> Any:
-                    alpha = tf.reshape(tf.gather(alphas, variant), [-1] + [1] * (z.shape.rank - 1))
-                    return tf.gather(z0, image) + alpha * tf.gather(dz, image)
-
-                return mean_over(x, z, targets, steps, chunk, point)
-
-            return integrated
+            make = averaging.smoothgrad_fn if kind == "noise" else averaging.integrated_fn
+            return make(prefix, suffix, self.scoring, self._sig)
 
         return self.cached(("mean", kind, self.rule), build)
 
@@ -329,19 +128,7 @@ class GradientMethod(Method):
         return reduce_channels(grads, self.params["channels"])
 
 
-_REF_SALIENCY = (
-    "Simonyan, Vedaldi & Zisserman (2014), Deep Inside Convolutional Networks: Visualising "
-    "Image Classification Models and Saliency Maps, arXiv:1312.6034"
-)
-
-
-@register(
-    "saliency",
-    label="Saliency (vanilla gradient)",
-    reference=_REF_SALIENCY,
-    family=FAMILY,
-    params=(CHANNELS, *common_params()),
-)
+@register
 class Saliency(GradientMethod):
     """Vanilla gradient of the target score with respect to the input pixels.
 
@@ -350,37 +137,62 @@ class Saliency(GradientMethod):
     Simonyan, Vedaldi & Zisserman (2014), arXiv:1312.6034.
     """
 
-    def __init__(self, model: keras.Model, *, engine: str = "native", **kwargs: Any) -> None:
-        super().__init__(model, **kwargs)
-        self.engine = _check_engine(engine)
+    name = "saliency"
+    label = "Saliency (vanilla gradient)"
+    reference = (
+        "Simonyan, Vedaldi & Zisserman (2014), Deep Inside Convolutional Networks: Visualising "
+        "Image Classification Models and Saliency Maps, arXiv:1312.6034"
+    )
+    description = """
+        The gradient of the class score with respect to each pixel: how much a tiny change of
+        that pixel would move the score. With the default channel sum the map is signed: red
+        pixels would raise the score if brightened, blue ones lower it. Read it as a
+        sensitivity map, not as what the model relies on. Caveats: speckled on real photos,
+        vanishes when a softmax saturates (explain the logit), and it can look alike for every
+        class and even for a randomized model; check it with the sanity checks.
+    """
+    hyperparameters = (CHANNELS, ENGINE, *common_params())
 
-    def _attribute(self, x: np.ndarray, targets: np.ndarray) -> Any:
+    def _attribute(self, x: np.ndarray, targets: np.ndarray) -> Chunk:
         if self.engine == "native":
             return super()._attribute(x, targets)
         from vizkit.methods._tfkv import attribution as tfkv
 
-        out = self.forward(x)
-        grads = tfkv.saliency(
-            self.prepared(), x, self.resolve(targets, out), self.head, logits=self.logits
-        )
-        return self.combine(x, grads), out, {}
+        out, resolved, scores = self.forward(x, targets)
+        grads = tfkv.saliency(self.prepared(), x, resolved, self.scoring)
+        return Chunk(self.combine(x, grads), out, resolved, scores, {})
 
 
-def _check_engine(engine: str) -> str:
-    if engine not in ("native", "tf-keras-vis"):
-        raise InputError(f"engine={engine!r}: choose 'native' or 'tf-keras-vis'")
-    return engine
+@register
+class SmoothGrad(GradientMethod):
+    """Average of gradients at noisy copies of the input.
 
+    The same ``samples`` noise patterns are used for every image, scaled by
+    ``noise * (max - min)`` of that image, so a map does not depend on the batch it is in. The
+    patterns are standard normal, drawn in the compiled function from TensorFlow's stateless
+    Philox generator keyed by ``[seed, 0]`` (``tf.random.stateless_normal((samples, H, W, C),
+    seed=[seed, 0], alg="philox")``): same seed, same map, and pattern ``s`` does not depend on
+    ``samples``.
 
-@register(
-    "smoothgrad",
-    label="SmoothGrad",
-    reference=(
+    References
+    ----------
+    Smilkov et al. (2017), arXiv:1706.03825.
+    """
+
+    name = "smoothgrad"
+    label = "SmoothGrad"
+    reference = (
         "Smilkov, Thorat, Kim, Viegas & Wattenberg (2017), SmoothGrad: removing noise by adding "
         "noise, arXiv:1706.03825"
-    ),
-    family=FAMILY,
-    params=(
+    )
+    description = """
+        Saliency averaged over many noisy copies of the image: the speckle cancels out and the
+        regions the gradient consistently points at remain. Read it like saliency (red raises
+        the score, blue lowers it). Caveats: the noise level changes the picture (too little
+        leaves speckle, too much blurs everything); it costs one gradient pass per sample; it
+        keeps saliency's weak sensitivity to the class.
+    """
+    hyperparameters = (
         Param(
             "samples",
             int,
@@ -404,25 +216,10 @@ def _check_engine(engine: str) -> str:
         CHANNELS,
         SEED,
         *common_params(),
-    ),
-)
-class SmoothGrad(GradientMethod):
-    """Average of gradients at noisy copies of the input.
+    )
 
-    The same ``samples`` noise patterns are used for every image, scaled by
-    ``noise * (max - min)`` of that image, so a map does not depend on the batch it is in. The
-    patterns are standard normal, drawn in the compiled function from TensorFlow's stateless
-    Philox generator keyed by ``[seed, 0]`` (``tf.random.stateless_normal((samples, H, W, C),
-    seed=[seed, 0], alg="philox")``): same seed, same map, and pattern ``s`` does not depend on
-    ``samples``.
-
-    References
-    ----------
-    Smilkov et al. (2017), arXiv:1706.03825.
-    """
-
-    def _attribute(self, x: np.ndarray, targets: np.ndarray) -> Any:
-        out, mean = self.mean_fn("noise")(
+    def _attribute(self, x: np.ndarray, targets: np.ndarray) -> Chunk:
+        out, resolved, scores, mean = self.mean_fn("noise")(
             tf.constant(x),
             tf.constant(targets, dtype=tf.int32),
             tf.constant(self.params["samples"], dtype=tf.int32),
@@ -430,19 +227,10 @@ class SmoothGrad(GradientMethod):
             tf.constant(self.params["seed"], dtype=tf.int64),
             tf.constant(self.batch_size, dtype=tf.int32),
         )
-        return self.combine(x, mean.numpy()), out.numpy(), {}
+        return Chunk(self.combine(x, mean.numpy()), out, resolved, scores, {})
 
 
-@register(
-    "gradient_x_input",
-    label="Gradient x input",
-    reference=(
-        "Shrikumar, Greenside, Shcherbina & Kundaje (2016), Not Just a Black Box: Learning "
-        "Important Features Through Propagating Activation Differences, arXiv:1605.01713"
-    ),
-    family=FAMILY,
-    params=common_params(),
-)
+@register
 class GradientXInput(GradientMethod):
     """Elementwise product of the input gradient and the input, summed over channels.
 
@@ -451,19 +239,54 @@ class GradientXInput(GradientMethod):
     Shrikumar et al. (2016), arXiv:1605.01713.
     """
 
+    name = "gradient_x_input"
+    label = "Gradient x input"
+    reference = (
+        "Shrikumar, Greenside, Shcherbina & Kundaje (2016), Not Just a Black Box: Learning "
+        "Important Features Through Propagating Activation Differences, arXiv:1605.01713"
+    )
+    description = """
+        The gradient times the pixel value, summed over colour channels: a first-order estimate
+        of each pixel's contribution to the score compared with a zero image. Red pixels push
+        the score up, blue ones pull it down. Caveats: pixels whose value is zero get nothing
+        whatever their importance, so the map depends on the input scale (black is zero on a
+        0-1 scale but not on a -1-1 scale); as noisy as the gradient.
+    """
+    hyperparameters = common_params()
+
     def combine(self, x: np.ndarray, grads: np.ndarray) -> np.ndarray:
         return (grads * x).sum(axis=-1)
 
 
-@register(
-    "integrated_gradients",
-    label="Integrated gradients",
-    reference=(
+@register
+class IntegratedGradients(GradientMethod):
+    """Path integral of gradients from a baseline to the input, times (input - baseline).
+
+    Maps sum (over pixels and channels) to ``score(x) - score(baseline)`` up to the error of
+    the midpoint rule with ``steps`` points. ``baseline`` is ``"black"`` (zeros),
+    ``"blurred"`` (Gaussian blur of each image) or a custom number / array broadcastable to one
+    image ``(H, W, C)`` or the batch.
+
+    References
+    ----------
+    Sundararajan, Taly & Yan (2017), arXiv:1703.01365.
+    """
+
+    name = "integrated_gradients"
+    label = "Integrated gradients"
+    reference = (
         "Sundararajan, Taly & Yan (2017), Axiomatic Attribution for Deep Networks, ICML, "
         "arXiv:1703.01365"
-    ),
-    family=FAMILY,
-    params=(
+    )
+    description = """
+        Gradients averaged along a straight path from a baseline image (black, or a blurred
+        copy) to the image, times the difference from the baseline. The map adds up to the
+        score's change from the baseline to the image, so its values are in score units: red
+        pixels raise the score relative to the baseline, blue ones lower it. Caveats: the
+        picture depends on the baseline (a black baseline gives nothing to black regions); too
+        few steps break the sum; it costs one gradient pass per step.
+    """
+    hyperparameters = (
         Param(
             "steps",
             int,
@@ -494,20 +317,7 @@ class GradientXInput(GradientMethod):
             step=0.1,
         ),
         *common_params(),
-    ),
-)
-class IntegratedGradients(GradientMethod):
-    """Path integral of gradients from a baseline to the input, times (input - baseline).
-
-    Maps sum (over pixels and channels) to ``score(x) - score(baseline)`` up to the error of
-    the midpoint rule with ``steps`` points. ``baseline`` is ``"black"`` (zeros),
-    ``"blurred"`` (Gaussian blur of each image) or a custom number / array broadcastable to one
-    image ``(H, W, C)`` or the batch.
-
-    References
-    ----------
-    Sundararajan, Taly & Yan (2017), arXiv:1703.01365.
-    """
+    )
 
     def _check(self, param: Param, value: Any) -> Any:
         if param.name == "baseline" and not isinstance(value, str):
@@ -555,28 +365,27 @@ class IntegratedGradients(GradientMethod):
                 f"broadcast to images of shape {x.shape[1:]}"
             ) from None
 
-    def _attribute(self, x: np.ndarray, targets: np.ndarray) -> Any:
+    def _attribute(self, x: np.ndarray, targets: np.ndarray) -> Chunk:
         base = self.baselines(x)
-        out, mean = self.mean_fn("path")(
+        out, resolved, scores, mean = self.mean_fn("path")(
             tf.constant(x),
             tf.constant(targets, dtype=tf.int32),
             tf.constant(base),
             tf.constant(self.params["steps"], dtype=tf.int32),
             tf.constant(self.batch_size, dtype=tf.int32),
         )
-        return (mean.numpy() * (x - base)).sum(axis=-1), out.numpy(), {}
+        return Chunk((mean.numpy() * (x - base)).sum(axis=-1), out, resolved, scores, {})
 
 
-@register(
-    "guided_backprop",
-    label="Guided backpropagation",
-    reference=(
-        "Springenberg, Dosovitskiy, Brox & Riedmiller (2015), Striving for Simplicity: The All "
-        "Convolutional Net, arXiv:1412.6806"
-    ),
-    family=FAMILY,
-    params=(CHANNELS, *common_params()),
-)
+_RULE_CAVEAT = """
+    Caveat: such maps reconstruct the image more than they explain the class: they change little
+    between classes and barely change when the model's weights are randomized (Adebayo et al.,
+    2018). Use them to see which image features the network responds to, not why it chose a
+    class.
+"""
+
+
+@register
 class GuidedBackprop(GradientMethod):
     """Gradient where every ReLU passes back only positive gradients at positive inputs.
 
@@ -588,19 +397,24 @@ class GuidedBackprop(GradientMethod):
     Springenberg et al. (2015), arXiv:1412.6806.
     """
 
+    name = "guided_backprop"
+    label = "Guided backpropagation"
+    reference = (
+        "Springenberg, Dosovitskiy, Brox & Riedmiller (2015), Striving for Simplicity: The All "
+        "Convolutional Net, arXiv:1412.6806"
+    )
+    description = (
+        """
+        A gradient in which every ReLU lets only positive signals flow back, which gives sharp,
+        edge-like pictures of the image structures that excite the network.
+        """
+        + _RULE_CAVEAT
+    )
+    hyperparameters = (CHANNELS, *common_params())
     rule = "guided"
 
 
-@register(
-    "rectified_backprop",
-    label="Rectified backpropagation (DeconvNet)",
-    reference=(
-        "Zeiler & Fergus (2014), Visualizing and Understanding Convolutional Networks, ECCV, "
-        "arXiv:1311.2901"
-    ),
-    family=FAMILY,
-    params=(CHANNELS, *common_params()),
-)
+@register
 class RectifiedBackprop(GradientMethod):
     """The DeconvNet rule: every ReLU passes back ``relu(gradient)``, ignoring its input's sign.
 
@@ -609,4 +423,19 @@ class RectifiedBackprop(GradientMethod):
     Zeiler & Fergus (2014), arXiv:1311.2901.
     """
 
+    name = "rectified_backprop"
+    label = "Rectified backpropagation (DeconvNet)"
+    reference = (
+        "Zeiler & Fergus (2014), Visualizing and Understanding Convolutional Networks, ECCV, "
+        "arXiv:1311.2901"
+    )
+    description = (
+        """
+        The DeconvNet rule: every ReLU passes back the positive part of the signal whatever it
+        did on the forward pass. Shows the image structures that excite the network, like
+        guided backpropagation.
+        """
+        + _RULE_CAVEAT
+    )
+    hyperparameters = (CHANNELS, *common_params())
     rule = "rectified"

@@ -6,6 +6,7 @@
   :func:`data_randomization`: Adebayo et al.'s sanity checks.
 - :func:`map_health`: blank, constant, NaN and saturated maps, with the likely cause.
 - :func:`evaluate`: the methods x metrics table (:func:`run_evaluation` keeps the result objects).
+- :func:`metric_info`: each metric's label, paper and plain-language description.
 
 Every metric returns a result object with ``to_frame()`` and ``plot(ax=None)``.
 """
@@ -14,6 +15,7 @@ from vizkit.metrics._common import spearman, ssim, ssim_maps
 from vizkit.metrics.evaluate import DEFAULT_METRICS, METRICS, evaluate, run_evaluation
 from vizkit.metrics.faithfulness import deletion, fill_images, insertion, perturbation_curve
 from vizkit.metrics.health import check_map, map_health
+from vizkit.metrics.info import METRIC_INFO, MetricInfo, metric_info
 from vizkit.metrics.localization import boxes_to_masks, pointing_game, relevance_mass
 from vizkit.metrics.sanity import (
     cascading_randomization,
@@ -34,6 +36,8 @@ from vizkit.results.metrics import (
 __all__ = [
     "DEFAULT_METRICS",
     "METRICS",
+    "METRIC_INFO",
+    "MetricInfo",
     "EvaluationResult",
     "HealthReport",
     "HealthResult",
@@ -51,6 +55,7 @@ __all__ = [
     "fill_images",
     "insertion",
     "map_health",
+    "metric_info",
     "perturbation_curve",
     "pointing_game",
     "randomization_sanity",

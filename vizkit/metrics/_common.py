@@ -99,28 +99,33 @@ def masks_of(*sources: Any) -> np.ndarray | None:
 # --------------------------------------------------------------------------------------------
 # Batched scoring
 # --------------------------------------------------------------------------------------------
-SCORES = ("probability", "logit")
-
-
 @dataclasses.dataclass
 class Scorer:
     """Compiled ``images -> head outputs`` functions that count their batched calls.
 
     ``function(images)`` runs the model; ``perturbed(...)`` builds perturbed images inside the
     graph (gather + where, fused with the forward pass) so deletion/insertion never materialize
-    every perturbed image in Python.
+    every perturbed image in Python. Predicted classes and target scores come from
+    :class:`vizkit.scoring.Scoring` (``rule``), the one implementation of the head's rule.
     """
 
     function: Callable[[Any], Any]
     perturbed_function: Callable[..., Any]
-    head: Any
-    score: str
+    rule: Any  # vizkit.scoring.Scoring
     batch_size: int
     calls: int = 0
     images: int = 0
 
+    @property
+    def head(self) -> Any:
+        return self.rule.head
+
+    @property
+    def score(self) -> str:
+        return self.rule.kind
+
     def outputs(self, images: np.ndarray) -> np.ndarray:
-        """Head outputs ``(N, K)`` (probabilities or logits), in batches of ``batch_size``."""
+        """Head outputs ``(N, K)`` (logits, or the model's own outputs), in batches."""
         chunks = []
         for start in range(0, len(images), self.batch_size):
             chunk = np.ascontiguousarray(images[start : start + self.batch_size], np.float32)
@@ -166,15 +171,13 @@ class Scorer:
             return np.zeros((0, self.head.units), np.float32)
         return np.concatenate(chunks).reshape(len(image), -1)
 
+    def predicted(self, outputs: np.ndarray) -> np.ndarray:
+        """Predicted class per row of ``(N, K)`` outputs, int64."""
+        return np.asarray(self.rule.predicted(outputs), dtype=np.int64)
+
     def target_scores(self, outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        """``(M, K)`` outputs and ``(M,)`` targets -> ``(M,)`` scores (numpy, no TF)."""
-        targets = np.asarray(targets, dtype=np.int64)
-        if self.head.binary:  # class 1 vs class 0
-            value = outputs[:, 0]
-            if self.score == "logit":
-                return np.where(targets == 1, value, -value)
-            return np.where(targets == 1, value, 1.0 - value)
-        return np.take_along_axis(outputs, targets[:, None], axis=1)[:, 0]
+        """``(M, K)`` outputs and ``(M,)`` targets -> ``(M,)`` scores (logit or probability)."""
+        return np.asarray(self.rule.score(outputs, np.asarray(targets, np.int32)), np.float64)
 
 
 def scorer(
@@ -182,14 +185,15 @@ def scorer(
 ) -> Scorer:
     """A :class:`Scorer` for ``model``, its compiled functions cached per model.
 
-    ``score="probability"`` uses the head's softmax/sigmoid output (a linear multi-unit head gets
-    a softmax); ``"logit"`` the pre-activation.
+    ``score="probability"`` scores the head's softmax/sigmoid output (a linear multi-unit head
+    gets a softmax, a single logit unit a sigmoid); ``"logit"`` the pre-activation.
     """
     from vizkit._tf import tf
-    from vizkit.models import head_info, model_cache, rebuild, require_image_model
+    from vizkit.models import model_cache, rebuild, require_image_model
+    from vizkit.scoring import KINDS, scoring
 
-    if score not in SCORES:
-        raise InputError(f"score={score!r} is not known: choose one of {', '.join(SCORES)}")
+    if score not in KINDS:
+        raise InputError(f"score={score!r} is not known: choose one of {', '.join(KINDS)}")
     if (
         isinstance(batch_size, bool)
         or not isinstance(batch_size, (int, np.integer))
@@ -197,25 +201,18 @@ def scorer(
     ):
         raise InputError(f"batch_size must be a positive integer, not {batch_size!r}")
     shape = require_image_model(model, "this metric")
-    head = head_info(model, output)
-    key = ("vizkit.metrics.scorer", score, head.output)
+    rule = scoring(model, output, score)
+    key = ("vizkit.metrics.scorer", rule.logits, rule.head.output)
     cache = model_cache(model)
     functions = cache.get(key)
     if functions is None:
-        logits = score == "logit"
-        flat = rebuild(model, (), logits=logits, output=output)
-        squash = None
-        if not logits and not head.squashed:
-            # a linear head: its softmax, or for a single logit unit its sigmoid
-            squash = tf.sigmoid if head.binary else tf.nn.softmax
+        flat = rebuild(model, (), logits=rule.logits, output=output)
         image_spec = tf.TensorSpec((None, *shape[1:]), tf.float32)
         index_spec = tf.TensorSpec((None,), tf.int32)
 
         def forward(images: Any) -> Any:
             out = flat(images, training=False)
-            out = out[0] if isinstance(out, (list, tuple)) else out
-            out = tf.reshape(tf.cast(out, tf.float32), (tf.shape(out)[0], -1))
-            return squash(out) if squash is not None else out
+            return rule.flat(out[0] if isinstance(out, (list, tuple)) else out)
 
         @tf.function(input_signature=[image_spec], reduce_retracing=True)
         def function(images: Any) -> Any:
@@ -246,8 +243,7 @@ def scorer(
     return Scorer(
         function=functions[0],
         perturbed_function=functions[1],
-        head=head,
-        score=score,
+        rule=rule,
         batch_size=int(batch_size),
     )
 

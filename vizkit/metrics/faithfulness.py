@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage
 
 from vizkit.errors import InputError
-from vizkit.inputs import as_batch, predicted_classes, resolve_targets
+from vizkit.inputs import as_batch, resolve_targets
 from vizkit.metrics._common import as_maps, method_name, names_of, scorer, unpack
 from vizkit.results.metrics import PerturbationCurve
 
@@ -145,9 +145,8 @@ def perturbation_curve(
     )
 
     clean = outputs[:n] if kind == "deletion" else outputs[n : 2 * n]
-    head = run.head
-    predicted = predicted_classes(clean, binary=head.binary, logits=score == "logit")
-    resolved = resolve_targets(targets, n, head.num_classes, predicted)
+    predicted = run.predicted(clean) if targets is None else None
+    resolved = resolve_targets(targets, n, run.head.num_classes, predicted)
     values = run.target_scores(outputs, resolved[jobs_i])
 
     curves = np.empty((len(orders), n, steps + 1), np.float64)

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 
 from vizkit.errors import InputError
-from vizkit.inputs import as_batch, predicted_classes, resolve_targets
-from vizkit.metrics._common import as_maps, names_of, scorer, spearman, ssim_maps
+from vizkit.inputs import as_batch, resolve_targets
+from vizkit.metrics._common import as_maps, names_of, spearman, ssim_maps
 from vizkit.results.metrics import RandomizationResult
 
 MapFunction = Callable[[Any, np.ndarray, np.ndarray], Any]
@@ -61,15 +61,14 @@ def map_function(method: str | MapFunction, params: dict[str, Any]) -> tuple[str
 
 def predicted_targets(model: Any, x: np.ndarray, targets: Any = None) -> np.ndarray:
     """``targets`` resolved to one class per image; None becomes the model's prediction."""
-    if targets is not None:
-        from vizkit.models import head_info
+    from vizkit.models import head_info
 
-        return resolve_targets(targets, len(x), head_info(model).num_classes)
-    run = scorer(model)
-    outputs = run.outputs(x)
-    head = run.head
-    predicted = predicted_classes(outputs, binary=head.binary, logits=False)
-    return resolve_targets(targets, len(x), head.num_classes, predicted)
+    num_classes = head_info(model).num_classes
+    if targets is not None:
+        return resolve_targets(targets, len(x), num_classes)
+    from vizkit.scoring import predict
+
+    return resolve_targets(None, len(x), num_classes, predict(model, x, k=1).top)
 
 
 def _compare(

@@ -43,17 +43,25 @@ class FrozenParams(dict):
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Predictions(Result):
-    """Top-k classes and their probabilities per image.
+    """Top-k classes and their probabilities per image (from :func:`vizkit.predict` or
+    :attr:`Explanation.predictions`).
 
     Attributes
     ----------
     classes : ndarray, shape (N, k), int64
         Class indices, most probable first.
     probabilities : ndarray, shape (N, k), float32
+    all_probabilities : ndarray, shape (N, K), float32, optional
+        Every class's probability (:func:`vizkit.predict` keeps them; explanations do not).
+    image_names : tuple of str
+    class_names : tuple of str, optional
     """
 
     classes: np.ndarray
     probabilities: np.ndarray
+    all_probabilities: np.ndarray | None = None
+    image_names: tuple[str, ...] = ()
+    class_names: tuple[str, ...] | None = None
 
     def __len__(self) -> int:
         return int(self.classes.shape[0])
@@ -68,9 +76,48 @@ class Predictions(Result):
         """Probability of the predicted class per image, shape (N,)."""
         return self.probabilities[:, 0]
 
+    def probability_of(self, targets: Any) -> np.ndarray:
+        """Probability of each image's ``targets`` class, shape (N,); NaN where it is not
+        known (outside the top k and no ``all_probabilities``)."""
+        targets = np.broadcast_to(np.asarray(targets, np.int64).reshape(-1), (len(self),))
+        if self.all_probabilities is not None:
+            return self.all_probabilities[np.arange(len(self)), targets].astype(np.float64)
+        found = self.classes == targets[:, None]
+        values = np.where(found, self.probabilities, 0.0).sum(axis=1)
+        return np.where(found.any(axis=1), values, np.nan)
+
     def __getitem__(self, index: Any) -> Predictions:
         rows = _rows(index, len(self))
-        return Predictions(classes=self.classes[rows], probabilities=self.probabilities[rows])
+        return dataclasses.replace(
+            self,
+            classes=self.classes[rows],
+            probabilities=self.probabilities[rows],
+            all_probabilities=None
+            if self.all_probabilities is None
+            else self.all_probabilities[rows],
+            image_names=tuple(self.image_names[i] for i in rows) if self.image_names else (),
+        )
+
+    def to_frame(self, class_names: Sequence[str] | None = None) -> Any:
+        """One row per image and rank: ``image``, ``rank`` (1 = predicted), ``class``,
+        ``class_name`` (when names are known: ``class_names`` or the images'),
+        ``probability``; plus ``image_name`` when the images have names (pandas)."""
+        import pandas as pd
+
+        names = self.class_names if class_names is None else tuple(class_names)
+        n, k = self.classes.shape
+        columns: dict[str, Any] = {"image": np.repeat(np.arange(n), k)}
+        if self.image_names:
+            columns["image_name"] = [self.image_names[i] for i in columns["image"]]
+        columns["rank"] = np.tile(np.arange(1, k + 1), n)
+        classes = self.classes.reshape(-1)
+        columns["class"] = classes
+        if names:
+            columns["class_name"] = [
+                str(names[c]) if 0 <= c < len(names) else str(int(c)) for c in classes
+            ]
+        columns["probability"] = self.probabilities.reshape(-1)
+        return pd.DataFrame(columns)
 
 
 def _rows(index: Any, n: int) -> np.ndarray:
@@ -109,6 +156,11 @@ class Explanation(Result):
         Per-image intermediates (e.g. ``"weights"`` and ``"cam"`` for CAMs).
     image_names : tuple of str
         Names of the images (file names when they came from an ImageBatch).
+    family : str
+        The method's family (``"gradient"``, ``"cam"``, ... see ``vizkit.registry.FAMILIES``).
+    target_description : str
+        What a target object explained (``"unit 3"``, ``"channel 1 over 120 px"``); empty for
+        class targets.
     """
 
     method: str
@@ -128,6 +180,8 @@ class Explanation(Result):
     extras: Mapping[str, Any] = dataclasses.field(default_factory=FrozenParams)
     label: str = ""
     image_names: tuple[str, ...] = ()
+    family: str = ""
+    target_description: str = ""
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -23,30 +23,30 @@ from typing import Any
 import numpy as np
 
 from vizkit._tf import keras, tf
-from vizkit.methods.base import tf_score
-from vizkit.models import Head, get_layer, model_cache, rebuild
+from vizkit.models import get_layer, model_cache, rebuild
+from vizkit.scoring import Scoring
 
 _CAMS = ("gradcam", "gradcam_pp", "layercam")
 
 
-def _score(targets: np.ndarray, head: Head, logits: bool) -> Callable[[Any], Any]:
+def _score(targets: np.ndarray, scoring: Scoring) -> Callable[[Any], Any]:
     chosen = tf.constant(np.asarray(targets, dtype=np.int32))
 
     def score(output: Any) -> Any:
-        return tf_score(tf.cast(output, tf.float32), chosen, head, logits)
+        return scoring.score(output, chosen)
 
     return score
 
 
 def saliency(
-    prepared: keras.Model, x: np.ndarray, targets: np.ndarray, head: Head, *, logits: bool
+    prepared: keras.Model, x: np.ndarray, targets: np.ndarray, scoring: Scoring
 ) -> np.ndarray:
     """Signed input gradients ``(N, H, W, C)`` computed by ``tf_keras_vis.saliency.Saliency``."""
     from tf_keras_vis.saliency import Saliency
 
     single = keras.Model(prepared.inputs, prepared.outputs[0])
     grads = Saliency(single, clone=False)(
-        _score(targets, head, logits),
+        _score(targets, scoring),
         tf.constant(x),
         gradient_modifier=None,
         keepdims=True,
@@ -55,10 +55,10 @@ def saliency(
     return np.asarray(grads, dtype=np.float32)
 
 
-def _marked(model: keras.Model, layer: str, head: Head, logits: bool) -> tuple[keras.Model, Any]:
+def _marked(model: keras.Model, layer: str, scoring: Scoring) -> tuple[keras.Model, Any]:
     """The rebuilt head-only model with an Identity marker after ``layer`` (cached per model)."""
     cache = model_cache(model)
-    key = ("vizkit.methods._tfkv", head.output, logits, layer)
+    key = ("vizkit.methods._tfkv", scoring.head.output, scoring.logits, layer)
     if key not in cache:
         path, _ = get_layer(model, layer)
         marker = keras.layers.Identity(name="vizkit_tfkv_marker")
@@ -68,7 +68,9 @@ def _marked(model: keras.Model, layer: str, head: Head, logits: bool) -> tuple[k
                 return None
             return lambda *args, **kwargs: marker(lyr(*args, **kwargs))
 
-        rebuilt = rebuild(model, logits=logits, output=head.output, substitute=substitute)
+        rebuilt = rebuild(
+            model, logits=scoring.logits, output=scoring.head.output, substitute=substitute
+        )
         single = keras.Model(rebuilt.inputs, rebuilt.outputs[0])
         cache[key] = (single, marker)
     return cache[key]
@@ -80,8 +82,7 @@ def cam(
     layer: str,
     x: np.ndarray,
     targets: np.ndarray,
-    head: Head,
-    logits: bool,
+    scoring: Scoring,
 ) -> np.ndarray:
     """A CAM at the layer's resolution ``(N, h, w)`` from tf-keras-vis."""
     if method not in _CAMS:
@@ -91,9 +92,9 @@ def cam(
     from tf_keras_vis.layercam import Layercam
 
     cls = {"gradcam": Gradcam, "gradcam_pp": GradcamPlusPlus, "layercam": Layercam}[method]
-    single, marker = _marked(model, layer, head, logits)
+    single, marker = _marked(model, layer, scoring)
     maps = cls(single, clone=False)(
-        _score(targets, head, logits),
+        _score(targets, scoring),
         tf.constant(x),
         penultimate_layer=marker,
         seek_penultimate_conv_layer=False,
