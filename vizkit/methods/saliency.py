@@ -11,9 +11,9 @@ vanilla gradients against the issue's 1.5x budget (see ``bench/README.md``); its
 guided-backprop modifier only touches ``activation=relu`` attributes of top-level layers (not
 ``ReLU()`` layers, not nested models) and mutates the model it is given. The compiled function
 here batches noise samples and integration steps across images into ``batch_size`` chunks, in
-one compiled loop, on a graph with batch norms folded into their convolutions and the input's
-linear prefix backpropagated once per image rather than once per sample (see
-:func:`vizkit.methods.folding.averaging_graph`).
+one compiled loop, on a graph whose input linear prefix is backpropagated once per image rather
+than once per sample (see :func:`vizkit.methods.folding.averaging_graph`; every layer computes
+what the caller's model computes, so the maps equal plain tape gradients up to summation order).
 ``engine="tf-keras-vis"`` on :class:`Saliency` runs the same computation through tf-keras-vis
 (on vizkit's rebuilt model) for cross-checking; the tests assert both engines agree.
 """
@@ -211,8 +211,8 @@ class GradientMethod(Method):
         patterns drawn on-graph from a stateless Philox generator keyed by ``seed`` (the same
         patterns for every image, so a map does not depend on its batch).
         ``path``: ``(x, targets, baseline, steps, chunk)``; the variants are
-        ``baseline + (j + 0.5) / steps * (x - baseline)`` (midpoint rule), built after the
-        affine prefix as the same blend of ``prefix(baseline)`` and ``prefix(x)``.
+        ``baseline + (j + 0.5) / steps * (x - baseline)`` (midpoint rule, ``(j + 0.5) / steps``
+        rounded to float32 once), each run through the prefix.
         """
 
         def build() -> Any:
@@ -308,18 +308,19 @@ class GradientMethod(Method):
                 reduce_retracing=True,
             )
             def integrated(x: Any, targets: Any, baseline: Any, steps: Any, chunk: Any) -> Any:
-                # the prefix is affine, so a path point's prefix output is the same blend of
-                # prefix(baseline) and prefix(x): the prefix runs twice per image, not per step
-                z, z0 = run(prefix, x), run(prefix, baseline)
-                dz = z - z0
+                # every path point goes through the prefix as in the caller's model (not as a
+                # blend of prefix outputs: see vizkit.methods.folding on why values must match)
                 k = tf.cast(steps, tf.float64)
-                alphas = tf.cast((tf.range(k, dtype=tf.float64) + 0.5) / k, z.dtype)
+                alphas = tf.cast((tf.range(k, dtype=tf.float64) + 0.5) / k, x.dtype)
+                delta = x - baseline
 
                 def point(image: Any, variant: Any) -> Any:
-                    alpha = tf.reshape(tf.gather(alphas, variant), [-1] + [1] * (z.shape.rank - 1))
-                    return tf.gather(z0, image) + alpha * tf.gather(dz, image)
+                    alpha = tf.reshape(tf.gather(alphas, variant), [-1, 1, 1, 1])
+                    return run(
+                        prefix, tf.gather(baseline, image) + alpha * tf.gather(delta, image)
+                    )
 
-                return mean_over(x, z, targets, steps, chunk, point)
+                return mean_over(x, run(prefix, x), targets, steps, chunk, point)
 
             return integrated
 
