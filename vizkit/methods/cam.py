@@ -75,10 +75,13 @@ class CamMethod(Method):
             def cam(x: Any, targets: Any) -> Any:
                 with tf.GradientTape(watch_accessed_variables=False) as tape:
                     tape.watch(x)
-                    out, acts = model(x, training=False)
-                    out, acts = tf.cast(out, tf.float32), tf.cast(acts, tf.float32)
+                    out, raw = model(x, training=False)
+                    out = tf.cast(out, tf.float32)
                     score = tf_score(out, tf_resolve(targets, out, head, logits), head, logits)
-                grads = tape.gradient(score, acts)
+                # the gradient at the layer's own (float16 under mixed precision) output: a cast
+                # made after it is not on the path to the score
+                grads = tf.cast(tape.gradient(score, raw), tf.float32)
+                acts = tf.cast(raw, tf.float32)
                 coarse, weights = weigh(acts, grads)
                 return out, coarse, weights, resize_maps(coarse, tf.shape(x)[1:3])
 
