@@ -126,6 +126,19 @@ _ELEMENTWISE = {
 }  # fmt: skip
 
 
+#: ``keras.ops`` classes that move, select or reduce values without multiply-accumulates
+_REARRANGING = {
+    "GetItem", "Reshape", "Transpose", "Concatenate", "Stack", "ExpandDims", "Squeeze",
+    "Slice", "Pad", "Tile", "Repeat", "Flip", "Mean", "Sum", "Max", "Min", "Argmax", "Argmin",
+}  # fmt: skip
+
+
+def free_op(op: Any) -> bool:
+    """True for a ``keras.ops`` node without multiply-accumulates (elementwise, indexing,
+    reshaping, reductions)."""
+    return is_operation(op) and type(op).__name__ in _ELEMENTWISE | _REARRANGING
+
+
 def elementwise_op(op: Any) -> bool:
     """True for a ``keras.ops`` node that acts elementwise (``x + 3.0``, ``relu6(x)``)."""
     return is_operation(op) and type(op).__name__ in _ELEMENTWISE
@@ -135,6 +148,7 @@ __all__ = [
     "SUPPORTED",
     "UnsupportedKerasError",
     "elementwise_op",
+    "free_op",
     "functional_graph",
     "inbound_nodes",
     "inputs_structure",

@@ -16,7 +16,7 @@ MAC conventions (multiply-accumulates for one input sample, biases not counted):
   ``Bidirectional`` sums both directions; ``TimeDistributed`` multiplies its layer's count by the
   time steps
 - 0 for layers without weights (pooling, activations, merges, reshapes, dropout, ...) and for
-  elementwise ``keras.ops`` calls in a functional graph (``x + 3.0``, ``x * sigmoid(x)``: they
+  elementwise, indexing, reshaping and reducing ``keras.ops`` calls in a functional graph (``x + 3.0``, ``x * sigmoid(x)``: they
   are graph nodes but not layers, so they have no row in the table),
   normalization layers (batch norm folds into the preceding layer at inference), ``Embedding``
   (a lookup) and ``PReLU``
@@ -101,10 +101,10 @@ def layer_macs(
     int or None
         None when the layer type is not covered or a needed dimension is unknown.
     """
-    from vizkit._keras import elementwise_op, is_operation
+    from vizkit._keras import free_op, is_operation
 
     if is_operation(layer):  # a keras.ops call in a functional graph: no weights
-        return 0 if elementwise_op(layer) else None
+        return 0 if free_op(layer) else None
     L = _layers_module()
     if not input_shapes or not output_shapes:
         return 0 if not layer.weights else None
