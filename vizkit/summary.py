@@ -283,8 +283,7 @@ def summarize(model: Any) -> ModelSummary:
         trainable_params=trainable,
         non_trainable_params=total_params - trainable,
         total_macs=int(total),
-        uncounted=tuple(r.path for r in rows if r.macs is None and not r.container)
-        + uncounted_ops,
+        uncounted=tuple(r.path for r in rows if r.macs is None and not r.container) + uncounted_ops,
     )
 
 

@@ -316,9 +316,7 @@ class GradientMethod(Method):
 
                 def point(image: Any, variant: Any) -> Any:
                     alpha = tf.reshape(tf.gather(alphas, variant), [-1, 1, 1, 1])
-                    return run(
-                        prefix, tf.gather(baseline, image) + alpha * tf.gather(delta, image)
-                    )
+                    return run(prefix, tf.gather(baseline, image) + alpha * tf.gather(delta, image))
 
                 return mean_over(x, run(prefix, x), targets, steps, chunk, point)
 

@@ -98,8 +98,7 @@ def _same_inputs(model: keras.Model) -> dict[str, Any]:
     if isinstance(model, keras.Sequential) or not getattr(model, "inputs", None):
         return {}
     fresh = [
-        keras.Input(batch_shape=t.shape, dtype=t.dtype, name=producer(t).name)
-        for t in model.inputs
+        keras.Input(batch_shape=t.shape, dtype=t.dtype, name=producer(t).name) for t in model.inputs
     ]
     structure = inputs_structure(model)
     if structure is not None:
