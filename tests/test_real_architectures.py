@@ -55,18 +55,26 @@ SWEEP = [
 ]
 if ALL:
     SWEEP = [(f, v) for f in FAMILIES for v in ("standalone", "nested", "mixed")]
-#: randomly initialized EfficientNets are numerically chaotic along the integration path (a
-#: one-ulp change of the input moves their input gradient by up to 44% of its maximum, swish
-#: or not), so no computation but the reference's own op order and batch reproduces it
-CHAOTIC = ("EfficientNetB0", "EfficientNetV2B0")
+#: families whose eager tape gradient no compiled computation reproduces (checked by hand;
+#: only run with VIZKIT_REAL_ARCH=all)
+UNSTABLE = {
+    # a one-ulp change of the input moves the input gradient by up to 44% of its maximum
+    # along the integration path (random-init EfficientNets are chaotic, swish or not)
+    "EfficientNetB0": "chaotic random-init EfficientNet",
+    "EfficientNetV2B0": "chaotic random-init EfficientNet",
+    # compiling the plain tape with tf.function alone moves saliency by 0.5% and IG by 0.2%
+    # (grappler rewrites the residual adds); vizkit's IG equals the compiled tape to 1.3e-6
+    "Xception": "grappler's graph rewrites alone move Xception's gradients",
+}
 
 
 def sweep(chaotic_xfail: bool = False) -> list:
-    marks = pytest.mark.xfail(reason="chaotic random-init EfficientNet", strict=False)
-    return [
-        pytest.param(f, v, id=f"{f}-{v}", marks=marks if chaotic_xfail and f in CHAOTIC else ())
-        for f, v in SWEEP
-    ]
+    def marks(family: str) -> tuple:
+        if not (chaotic_xfail and family in UNSTABLE):
+            return ()
+        return (pytest.mark.xfail(reason=UNSTABLE[family], strict=False),)
+
+    return [pytest.param(f, v, id=f"{f}-{v}", marks=marks(f)) for f, v in SWEEP]
 
 
 CLASSES = 5
