@@ -335,6 +335,43 @@ def test_top_activations_match_brute_force(cnn, images, reduce):
     assert_unchanged(cnn, before)
 
 
+def test_top_activations_compile_once_per_layer(cnn, images):
+    """The scorer is cached per model, layer and reduction: other units, batch sizes and
+    image counts reuse one trace."""
+    from vizkit.inspection import unit_scorer
+    from vizkit.models import model_cache
+
+    top_activations(cnn, "relu2", [0, 1], images, k=2, batch_size=5, progress=False)
+    scorer = unit_scorer(cnn, "relu2", "max")
+    count = scorer.experimental_get_tracing_count()
+    assert count >= 1
+    top_activations(cnn, "relu2", [2], images[:7], k=3, batch_size=4, progress=False)
+    top_activations(cnn, "relu2", [0, 1, 3], images, k=1, batch_size=16, progress=False)
+    assert scorer.experimental_get_tracing_count() == count
+    assert unit_scorer(cnn, "relu2", "max") is scorer
+    keys = [key for key in model_cache(cnn) if key[0] == "vizkit.inspection.unit_scorer"]
+    assert keys.count(("vizkit.inspection.unit_scorer", "relu2", "max")) == 1
+
+
+def test_streaming_top_k_keeps_only_needed_images():
+    from vizkit.inspection import StreamingTopK
+
+    top = StreamingTopK(units=2, k=2)
+    rng = np.random.default_rng(0)
+    scores = rng.random((10, 2)).astype(np.float32)
+    scores[3] = scores[7] = 5.0  # a tie: the earlier image ranks first
+    images = np.arange(10, dtype=np.float32)[:, None, None, None] * np.ones((10, 2, 2, 1))
+    for start in range(0, 10, 3):
+        part = slice(start, start + 3)
+        top.update(images[part], scores[part], np.zeros_like(scores[part], dtype=np.int64))
+    order = np.argsort(-scores.T, axis=1, kind="stable")[:, :2]
+    np.testing.assert_array_equal(top.indices, order)
+    np.testing.assert_array_equal(top.scores, np.take_along_axis(scores.T, order, axis=1))
+    assert sorted(top.kept) == sorted(set(order.ravel().tolist())) and top.seen == 10
+    for i, image in top.kept.items():
+        assert image[0, 0, 0] == i
+
+
 def test_top_activations_of_dense_units(cnn, images):
     result = top_activations(cnn, "fc", [1, 4], images, k=3, progress=False)
     scores, order, _ = brute_force(cnn, images, "fc", [1, 4], 3)

@@ -108,3 +108,14 @@ def test_import_vizkit_is_quiet_and_fast():
 def test_public_api_names_resolve():
     missing = [name for name in vizkit.__all__ if not hasattr(vizkit, name)]
     assert missing == []
+
+
+def test_keras_adapter_names_the_supported_range():
+    from vizkit import _keras
+
+    with pytest.raises(
+        _keras.UnsupportedKerasError, match=r"Functional\._run_through_graph.*keras>=3\.11,<4"
+    ):
+        _keras.run_through_graph(object(), None, lambda op: op)
+    assert _keras.inbound_nodes(object()) == []
+    assert _keras.producer(np.zeros(2)) is None

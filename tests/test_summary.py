@@ -302,3 +302,26 @@ def test_plot_history_on_given_axes_and_errors(tmp_path):
         plot_history(str(tmp_path / "missing.json"))
     with pytest.raises(InputError, match="keras History"):
         plot_history(42)
+
+
+def test_keras_ops_nodes_in_the_graph():
+    """``keras.ops`` calls in a functional graph (MobileNetV3's hard-swish, ConvNeXt's residual
+    adds) are nodes without weights and without rows: 0 MACs when elementwise, receptive fields
+    and inbound edges pass through them, other ops are listed as uncounted."""
+    inputs = keras.Input((9, 9, 3))
+    h = keras.layers.Conv2D(4, 3, name="conv1")(inputs)
+    h = h * keras.ops.relu6(h + 3.0) / 6.0  # hard-swish as MobileNetV3 writes it
+    h = keras.layers.Conv2D(4, 3, name="conv2")(h) + h[:, 1:-1, 1:-1, :]
+    h = keras.layers.GlobalAveragePooling2D(name="gap")(h)
+    y = keras.layers.Dense(2, name="dense")(keras.ops.matmul(h, keras.ops.eye(4)))
+    model = keras.Model(inputs, y)
+    summary = summarize(model)
+    rows = {row.path: row for row in summary.layers}
+    assert set(rows) == {"conv1", "conv2", "gap", "dense"}
+    assert rows["conv2"].inbound == ("conv1",)
+    assert set(rows["gap"].inbound) == {"conv2", "conv1"}
+    assert rows["conv1"].macs == 7 * 7 * 9 * 3 * 4 and rows["conv2"].macs == 5 * 5 * 9 * 4 * 4
+    assert summary.total_macs == 7 * 7 * 9 * 3 * 4 + 5 * 5 * 9 * 4 * 4 + 4 * 2
+    assert len(summary.uncounted) == 1 and "matmul" in summary.uncounted[0]
+    field = vizkit.receptive_fields(model)["conv2"]
+    assert field.size == (5.0, 5.0) and field.exact

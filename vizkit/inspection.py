@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from vizkit._keras import inbound_nodes, producer
 from vizkit._tf import keras, tf
 from vizkit.errors import InputError, LayerError
 from vizkit.inputs import ImageBatch, as_batch, load_images
@@ -418,10 +419,10 @@ def _source_conv(model: keras.Model, path: str) -> str | None:
             return prefix + layer.name
         if not isinstance(layer, _POINTWISE):
             return None
-        nodes = getattr(layer, "_inbound_nodes", None) or []
+        nodes = inbound_nodes(layer)
         if not nodes or len(nodes[0].input_tensors) != 1:
             return None
-        layer = nodes[0].input_tensors[0]._keras_history.operation
+        layer = producer(nodes[0].input_tensors[0])
         if isinstance(layer, (keras.layers.InputLayer, keras.Model)) or layer is None:
             return None
     return None
@@ -452,6 +453,94 @@ def _crop(image: np.ndarray, top: int, left: int, height: int, width: int) -> np
     if r1 > r0 and c1 > c0:
         out[r0 - top : r1 - top, c0 - left : c1 - left] = image[r0:r1, c0:c1]
     return out
+
+
+def unit_scorer(model: keras.Model, path: str, reduce: str) -> Any:
+    """Compiled ``(images, units) -> (scores (B, U), flat argmax positions (B, U))`` for a
+    layer's channels (spatial layers, scored by ``reduce`` over the map) or units (vector
+    layers, position 0), cached per model, layer and reduction: repeated calls, other units
+    and other batch sizes reuse one trace."""
+    cache = model_cache(model)
+    key = ("vizkit.inspection.unit_scorer", path, reduce)
+    if key not in cache:
+        forward = _forward(model, [path])
+        spatial = len(layer_output_shape(get_layer(model, path)[1])) == 4
+        spec = tf.TensorSpec((None, *require_image_model(model, "top_activations")[1:]))
+
+        @tf.function(input_signature=[spec, tf.TensorSpec([None], tf.int32)])
+        def score(batch: tf.Tensor, units: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            acts = tf.gather(forward(batch)[0], units, axis=-1)
+            if not spatial:
+                return acts, tf.zeros_like(acts, dtype=tf.int32)
+            flat = tf.reshape(acts, (tf.shape(acts)[0], -1, tf.shape(units)[0]))
+            where = tf.cast(tf.argmax(flat, axis=1), tf.int32)
+            if reduce == "max":
+                return tf.reduce_max(flat, axis=1), where
+            return tf.reduce_mean(flat, axis=1), where
+
+        cache[key] = score
+    return cache[key]
+
+
+class StreamingTopK:
+    """The ``k`` best scores per unit over a stream of batches (ties keep the earlier image),
+    with each one's stream index and position, and the images still needed to show them."""
+
+    def __init__(self, units: int, k: int) -> None:
+        self.k = k
+        self.scores = np.full((units, k), -np.inf, dtype=np.float32)
+        self.indices = np.full((units, k), -1, dtype=np.int64)
+        self.positions = np.zeros((units, k), dtype=np.int64)
+        self.kept: dict[int, np.ndarray] = {}  # stream index -> image on the model's scale
+        self.seen = 0
+
+    def update(self, batch: np.ndarray, scores: np.ndarray, positions: np.ndarray) -> None:
+        """Merge one batch: ``scores`` and ``positions`` are ``(B, U)``."""
+        values, where = scores.T, positions.T  # (U, B)
+        indices = np.arange(self.seen, self.seen + len(batch))
+        merged = np.concatenate([self.scores, values], axis=1)
+        order = np.argsort(-merged, axis=1, kind="stable")[:, : self.k]
+        self.scores = np.take_along_axis(merged, order, axis=1)
+        every = np.concatenate([self.indices, np.broadcast_to(indices, values.shape)], axis=1)
+        self.indices = np.take_along_axis(every, order, axis=1)
+        moved = np.concatenate([self.positions, where], axis=1)
+        self.positions = np.take_along_axis(moved, order, axis=1)
+        needed = set(self.indices[self.indices >= 0].tolist())
+        for i in needed - set(self.kept):
+            if self.seen <= i < self.seen + len(batch):
+                self.kept[i] = batch[i - self.seen]
+        for i in set(self.kept) - needed:
+            del self.kept[i]
+        self.seen += len(batch)
+
+
+def _patches(
+    display: np.ndarray,
+    image_ids: np.ndarray,
+    positions: np.ndarray,
+    rf: Any,
+    input_size: tuple[int, int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Receptive-field boxes ``(U, k, 4)`` and patches ``(U, k, ph, pw, C)`` (uint8) around each
+    top position; ``image_ids`` -1 marks empty slots (NaN box, grey patch)."""
+    height_in, width_in = input_size
+    ph = int(min(max(1, round(rf.size[0])), height_in))
+    pw = int(min(max(1, round(rf.size[1])), width_in))
+    n_units, k = image_ids.shape
+    boxes = np.full((n_units, k, 4), np.nan, dtype=np.float32)
+    patches = np.full((n_units, k, ph, pw, display.shape[-1]), 128, dtype=np.uint8)
+    for u in range(n_units):
+        for r in range(k):
+            if image_ids[u, r] < 0:
+                continue
+            row, col = (int(v) for v in positions[u, r])
+            boxes[u, r] = rf.bounds(row, col, clip_to=(height_in, width_in))
+            centre_r = rf.start[0] + row * rf.jump[0]
+            centre_c = rf.start[1] + col * rf.jump[1]
+            top = 0 if ph >= height_in else int(math.floor(centre_r - (ph - 1) / 2 + 0.5))
+            left = 0 if pw >= width_in else int(math.floor(centre_c - (pw - 1) / 2 + 0.5))
+            patches[u, r] = _crop(display[image_ids[u, r]], top, left, ph, pw)
+    return boxes, patches
 
 
 def top_activations(
@@ -533,26 +622,10 @@ def top_activations(
     from vizkit.activation_max import resolve_units
 
     chosen = resolve_units(units, count, kind)
+    score = unit_scorer(model, path, reduce if spatial else "max")
     unit_t = tf.constant(chosen, tf.int32)
-    forward = _forward(model, [path])
-
-    @tf.function(reduce_retracing=True)
-    def score(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        acts = tf.gather(forward(batch)[0], unit_t, axis=-1)
-        if not spatial:
-            return acts, tf.zeros_like(acts, dtype=tf.int32)
-        flat = tf.reshape(acts, (tf.shape(acts)[0], -1, len(chosen)))
-        where = tf.cast(tf.argmax(flat, axis=1), tf.int32)
-        value = tf.reduce_max(flat, axis=1) if reduce == "max" else tf.reduce_mean(flat, axis=1)
-        return value, where
-
     batches, total, source = _iter_batches(images, model, batch_size)
-    n_units = len(chosen)
-    best = np.full((n_units, k), -np.inf, dtype=np.float32)
-    best_idx = np.full((n_units, k), -1, dtype=np.int64)
-    best_pos = np.zeros((n_units, k), dtype=np.int64)
-    kept: dict[int, np.ndarray] = {}  # sample index -> image on the model's scale
-    seen = 0
+    top = StreamingTopK(len(chosen), k)
     bar = None
     hook = progress if callable(progress) else None
     if progress is True:
@@ -564,74 +637,37 @@ def top_activations(
             batch = _as_model_batch(element, model)
             if len(batch) == 0:
                 continue
-            values, where = score(tf.constant(batch))
-            values = values.numpy().T  # (U, B)
-            where = where.numpy().T
-            indices = np.arange(seen, seen + len(batch))
-            merged = np.concatenate([best, values], axis=1)
-            order = np.argsort(-merged, axis=1, kind="stable")[:, :k]
-            best = np.take_along_axis(merged, order, axis=1)
-            best_idx = np.take_along_axis(
-                np.concatenate([best_idx, np.broadcast_to(indices, values.shape)], axis=1),
-                order,
-                axis=1,
-            )
-            best_pos = np.take_along_axis(np.concatenate([best_pos, where], axis=1), order, axis=1)
-            needed = set(best_idx[best_idx >= 0].tolist())
-            for i in needed - set(kept):
-                if seen <= i < seen + len(batch):
-                    kept[i] = batch[i - seen]
-            for i in set(kept) - needed:
-                del kept[i]
-            seen += len(batch)
+            values, where = score(tf.constant(batch, tf.float32), unit_t)
+            top.update(batch, values.numpy(), where.numpy())
             if bar is not None:
                 bar.update(len(batch))
             if hook is not None:
-                hook(seen, total)
+                hook(top.seen, total)
     finally:
         if bar is not None:
             bar.close()
-    if seen == 0:
+    if top.seen == 0:
         raise InputError("no images were found in the given source")
 
+    best_idx, kept, seen = top.indices, top.kept, top.seen
     ids = sorted(kept)
     id_of = {sample: row for row, sample in enumerate(ids)}
     stack = np.stack([kept[i] for i in ids]) if ids else np.zeros((0, *shape[1:]), np.float32)
     scale = _value_range(source, stack, value_range)
     display = np.round(_display(stack, scale) * 255.0).astype(np.uint8)
     image_ids = np.vectorize(lambda s: id_of.get(int(s), -1), otypes=[np.int64])(best_idx)
-    best = np.where(best_idx >= 0, best, -np.inf).astype(np.float32)
+    best = np.where(best_idx >= 0, top.scores, -np.inf).astype(np.float32)
 
     positions = boxes = patches = None
     if spatial:
         width = int(out_shape[2])
-        positions = np.stack([best_pos // width, best_pos % width], axis=-1).astype(np.int64)
+        flat = top.positions
+        positions = np.stack([flat // width, flat % width], axis=-1).astype(np.int64)
         positions[best_idx < 0] = -1
         rf = _receptive_field(model, path)
         if rf is not None:
-            height_in, width_in = int(shape[1]), int(shape[2])
-            ph = int(min(max(1, round(rf.size[0])), height_in))
-            pw = int(min(max(1, round(rf.size[1])), width_in))
-            boxes = np.full((n_units, k, 4), np.nan, dtype=np.float32)
-            patches = np.full((n_units, k, ph, pw, display.shape[-1]), 128, dtype=np.uint8)
-            for u in range(n_units):
-                for r in range(k):
-                    if best_idx[u, r] < 0:
-                        continue
-                    row, col = (int(v) for v in positions[u, r])
-                    boxes[u, r] = rf.bounds(row, col, clip_to=(height_in, width_in))
-                    centre_r = rf.start[0] + row * rf.jump[0]
-                    centre_c = rf.start[1] + col * rf.jump[1]
-                    if ph >= height_in:
-                        top = 0
-                    else:
-                        top = int(math.floor(centre_r - (ph - 1) / 2 + 0.5))
-                    if pw >= width_in:
-                        left = 0
-                    else:
-                        left = int(math.floor(centre_c - (pw - 1) / 2 + 0.5))
-                    image = display[image_ids[u, r]]
-                    patches[u, r] = _crop(image, top, left, ph, pw)
+            size = (int(shape[1]), int(shape[2]))
+            boxes, patches = _patches(display, image_ids, positions, rf, size)
 
     bank = None
     if filters:

@@ -1,7 +1,8 @@
 """Which layers make sense for class activation maps, ranked, with what users need to choose.
 
 :func:`candidate_layers` lists the layers with a spatial ``(N, H, W, C)`` output larger than
-1x1, nested models included, deepest first: deep layers carry the class-specific evidence
+1x1 (zero-padding layers left out: their border is not evidence), nested models included,
+deepest first: deep layers carry the class-specific evidence
 Grad-CAM needs (Selvaraju et al. 2017 use the last convolutional layer), shallow ones give
 finer but less class-specific maps. Each entry carries the spatial size, channels and
 receptive field, so a user (or the dashboard's layer picker) can trade resolution for
@@ -63,6 +64,10 @@ class CandidateLayer:
         return dataclasses.asdict(self)
 
 
+#: layers that only add a border (zeros) around their input's grid
+_PADDING = (keras.layers.ZeroPadding1D, keras.layers.ZeroPadding2D, keras.layers.ZeroPadding3D)
+
+
 def _receptive_fields(model: keras.Model) -> dict[str, Any]:
     try:
         from vizkit.receptive import receptive_fields
@@ -100,8 +105,8 @@ def _candidates(model: keras.Model) -> list[CandidateLayer]:
     fields = _receptive_fields(model)
     found: list[tuple[int, str, keras.layers.Layer, tuple]] = []
     for depth, (path, layer) in enumerate(iter_layers(model)):
-        if isinstance(layer, (keras.Model, keras.layers.InputLayer)):
-            continue
+        if isinstance(layer, (keras.Model, keras.layers.InputLayer, *_PADDING)):
+            continue  # a padding layer's border is not image evidence: its input is listed
         try:
             shape = layer_output_shape(layer)
         except LayerError:

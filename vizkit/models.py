@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from vizkit._keras import inbound_nodes, producer, run_through_graph
 from vizkit._tf import keras
 from vizkit.errors import InputError, LayerError
 
@@ -128,7 +129,7 @@ def get_layer(model: keras.Model, layer: LayerRef) -> tuple[str, keras.layers.La
 
 
 def _first_node(layer: keras.layers.Layer) -> Any:
-    nodes = getattr(layer, "_inbound_nodes", None) or []
+    nodes = inbound_nodes(layer)
     return nodes[0] if nodes else None
 
 
@@ -243,7 +244,7 @@ def output_index(model: keras.Model, output: int | str | None) -> int:
 def _producer(model: keras.Model, index: int) -> keras.layers.Layer:
     if isinstance(model, keras.Sequential):
         return model.layers[-1]
-    return model.outputs[index]._keras_history.operation
+    return producer(model.outputs[index])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -396,7 +397,7 @@ def _replay(
     def operation_fn(op: Any) -> Callable[..., Any]:
         return lambda *args, **kwargs: call(op, args, dict(kwargs))
 
-    return model._run_through_graph(inputs, operation_fn=operation_fn)
+    return run_through_graph(model, inputs, operation_fn)
 
 
 def rebuild(

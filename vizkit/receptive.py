@@ -21,6 +21,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from vizkit._keras import elementwise_op, functional_graph, is_operation, nodes_by_depth, producer
 from vizkit._tf import keras
 from vizkit.errors import InputError
 from vizkit.models import SEP, iter_layers
@@ -49,11 +50,7 @@ class Call:
 
 def graph_of(model: Any) -> Any | None:
     """The functional graph of a Functional or built Sequential model (None for subclassed)."""
-    if isinstance(model, keras.Sequential):
-        return getattr(model, "_functional", None)
-    if hasattr(model, "_nodes_by_depth") and hasattr(model, "inputs"):
-        return model
-    return None
+    return functional_graph(model)
 
 
 def _shape(tensor: Any) -> Shape:
@@ -104,8 +101,10 @@ def walk(
     state: dict[int, tuple[Shape, Any]] = {
         id(t): (shape, value) for t, shape, value in zip(inputs, shapes, values)
     }
-    for depth in sorted(graph._nodes_by_depth, reverse=True):
-        for node in graph._nodes_by_depth[depth]:
+    # the layers (not keras.ops calls, which have no row of their own) each tensor comes from
+    sources: dict[int, tuple[str, ...]] = {id(t): () for t in inputs}
+    for level in nodes_by_depth(graph):
+        for node in level:
             layer = node.operation
             if layer is None or node.is_input:
                 continue
@@ -116,11 +115,7 @@ def walk(
             in_values = [state[id(t)][1] for t in tensors]
             path = prefix + layer.name
             inbound = tuple(
-                dict.fromkeys(
-                    prefix + t._keras_history.operation.name
-                    for t in tensors
-                    if not isinstance(t._keras_history.operation, (L.InputLayer, type(None)))
-                )
+                dict.fromkeys(name for t in tensors for name in _sources(t, sources, prefix))
             )
             if graph_of(layer) is not None and isinstance(layer, keras.Model):
                 outs = walk(layer, visit, in_values, in_shapes, path + SEP)
@@ -132,9 +127,21 @@ def walk(
                 call = Call(path, layer, in_shapes, out_shapes, inbound)
                 out_values = visit(call, in_values) if visit else [None] * len(out_shapes)
                 outs = list(zip(out_shapes, out_values))
+            produced = inbound if is_operation(layer) else (path,)
             for tensor, out in zip(node.outputs, outs):
                 state[id(tensor)] = out
+                sources[id(tensor)] = produced
     return [state.get(id(t), (_shape(t), None)) for t in graph.outputs]
+
+
+def _sources(tensor: Any, sources: dict[int, tuple[str, ...]], prefix: str) -> tuple[str, ...]:
+    """Paths of the layers ``tensor`` comes from (through ``keras.ops`` calls)."""
+    if id(tensor) in sources:
+        return sources[id(tensor)]
+    op = producer(tensor)
+    if op is None or isinstance(op, L.InputLayer):
+        return ()
+    return (prefix + op.name,)
 
 
 # --------------------------------------------------------------------------------------------
@@ -294,7 +301,7 @@ def _layer_rf(layer: Any, inputs: list[tuple[Shape, _RF | None]], out_shape: Sha
         return None  # an unknown layer changed the grid: stop here
     combined = _union(same_grid)
     dropped = any(r is None and _spatial(s) is not None for s, r in inputs)
-    known = isinstance(layer, _POINTWISE + _MERGE)
+    known = isinstance(layer, _POINTWISE + _MERGE) or elementwise_op(layer)
     if dropped or not known or len(same_grid) < len(spatial):
         combined = combined.inexact()
     return combined

@@ -15,11 +15,14 @@ MAC conventions (multiply-accumulates for one input sample, biases not counted):
 - ``SimpleRNN/GRU/LSTM``: ``timesteps * gates * units * (features + units)`` with 1/3/4 gates;
   ``Bidirectional`` sums both directions; ``TimeDistributed`` multiplies its layer's count by the
   time steps
-- 0 for layers without weights (pooling, activations, merges, reshapes, dropout, ...),
+- 0 for layers without weights (pooling, activations, merges, reshapes, dropout, ...) and for
+  elementwise, indexing, reshaping and reducing ``keras.ops`` calls in a functional graph (``x + 3.0``, ``x * sigmoid(x)``: they
+  are graph nodes but not layers, so they have no row in the table),
   normalization layers (batch norm folds into the preceding layer at inference), ``Embedding``
   (a lookup) and ``PReLU``
 - not counted (``None``) for other layers with weights, e.g. attention or custom layers, and when a
-  needed dimension is unknown; such layers are listed in ``ModelSummary.uncounted``.
+  needed dimension is unknown, and other ``keras.ops`` calls (e.g. ``ops.matmul``); such layers
+  and operations are listed in ``ModelSummary.uncounted``.
 
 FLOPs are reported as ``2 * MACs``.
 """
@@ -98,6 +101,10 @@ def layer_macs(
     int or None
         None when the layer type is not covered or a needed dimension is unknown.
     """
+    from vizkit._keras import free_op, is_operation
+
+    if is_operation(layer):  # a keras.ops call in a functional graph: no weights
+        return 0 if free_op(layer) else None
     L = _layers_module()
     if not input_shapes or not output_shapes:
         return 0 if not layer.weights else None
@@ -226,6 +233,8 @@ def summarize(model: Any) -> ModelSummary:
                 macs[parent] = (macs.get(parent) or 0) + count
 
     outputs = propagate(model, visit) if walked else []
+    row_paths = {path for path, _ in iter_layers(model)}
+    uncounted_ops = tuple(p for p, c in macs.items() if c is None and p not in row_paths)
 
     rows = []
     for path, layer in iter_layers(model):
@@ -274,7 +283,7 @@ def summarize(model: Any) -> ModelSummary:
         trainable_params=trainable,
         non_trainable_params=total_params - trainable,
         total_macs=int(total),
-        uncounted=tuple(r.path for r in rows if r.macs is None and not r.container),
+        uncounted=tuple(r.path for r in rows if r.macs is None and not r.container) + uncounted_ops,
     )
 
 

@@ -217,16 +217,21 @@ def branching_net() -> keras.Model:
 
 @pytest.mark.parametrize("build", [batch_norm_net, branching_net])
 def test_averaging_methods_on_batch_norms_and_branches(build):
-    """SmoothGrad and IG run on a graph with batch norms folded into the convolutions and the
-    linear prefix cut off (when the model has them): same maps as plain tape gradients on the
-    caller's model."""
+    """SmoothGrad and IG run on a graph with the linear prefix cut off (when the model has one)
+    and no batch norm folded; forward-only passes fold them: same maps as plain tape gradients
+    on the caller's model."""
     model = build()
     x = zoo.images()
     fn = logit_fn(model)
-    prefix, suffix = vizkit.get_method("smoothgrad").cls(model).averaging_graph()
+    method = vizkit.get_method("smoothgrad").cls(model)
+    prefix, suffix = method.averaging_graph()
+    assert not any(layer.name.endswith("__folded") for layer in suffix.layers)
+    from vizkit.methods.folding import forward_graph
+
+    folded = forward_graph(model, method.prepared(), method.logits, None)
     if build is batch_norm_net:  # the rewrites ran (not dropped by their own check)
         assert prefix is not None
-        assert sum(layer.name.endswith("__folded") for layer in suffix.layers) == 2
+        assert sum(layer.name.endswith("__folded") for layer in folded.layers) == 3
     else:
         assert prefix is None
     steps = 8

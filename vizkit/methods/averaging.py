@@ -112,21 +112,22 @@ def smoothgrad_fn(prefix: Any, suffix: Any, scoring: Scoring, images: tf.TensorS
 def integrated_fn(prefix: Any, suffix: Any, scoring: Scoring, images: tf.TensorSpec) -> Any:
     """Compiled ``(x, targets, baseline, steps, chunk) -> (out, targets, scores, mean)``.
 
-    The variants are ``baseline + (j + 0.5) / steps * (x - baseline)`` (midpoint rule), built
-    after the affine prefix as the same blend of ``prefix(baseline)`` and ``prefix(x)``, so the
-    prefix runs twice per image, not once per step.
+    The variants are ``baseline + (j + 0.5) / steps * (x - baseline)`` (midpoint rule,
+    ``(j + 0.5) / steps`` rounded to float32 once), each run through the prefix as in the
+    caller's model (not as a blend of prefix outputs: see :mod:`vizkit.methods.folding` on why
+    values must match).
     """
 
     @tf.function(input_signature=[images, TARGETS, images, _INT, _INT], reduce_retracing=True)
     def integrated(x: Any, targets: Any, baseline: Any, steps: Any, chunk: Any) -> Any:
-        z, z0 = _run(prefix, x), _run(prefix, baseline)
-        dz = z - z0
+        z = _run(prefix, x)
         k = tf.cast(steps, tf.float64)
-        alphas = tf.cast((tf.range(k, dtype=tf.float64) + 0.5) / k, z.dtype)
+        alphas = tf.cast((tf.range(k, dtype=tf.float64) + 0.5) / k, x.dtype)
+        delta = x - baseline
 
         def point(image: Any, variant: Any) -> Any:
-            alpha = tf.reshape(tf.gather(alphas, variant), [-1] + [1] * (z.shape.rank - 1))
-            return tf.gather(z0, image) + alpha * tf.gather(dz, image)
+            alpha = tf.reshape(tf.gather(alphas, variant), [-1, 1, 1, 1])
+            return _run(prefix, tf.gather(baseline, image) + alpha * tf.gather(delta, image))
 
         return _mean_over(prefix, suffix, scoring, x, z, targets, steps, chunk, point)
 

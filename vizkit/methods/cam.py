@@ -73,7 +73,7 @@ class CamMethod(Method):
 
             def forward(x: Any, targets: Any) -> Any:
                 out, acts = model(x, training=False)
-                out, acts = tf.cast(out, tf.float32), tf.cast(acts, tf.float32)
+                out = tf.cast(out, tf.float32)
                 return (out, *scoring(out, targets), acts)
 
             @tf.function(input_signature=[self._sig, TARGETS], reduce_retracing=True)
@@ -81,10 +81,13 @@ class CamMethod(Method):
                 if gradients:
                     with tf.GradientTape(watch_accessed_variables=False) as tape:
                         tape.watch(x)
-                        out, resolved, scores, acts = forward(x, targets)
-                    grads = tape.gradient(scores, acts)
+                        out, resolved, scores, raw = forward(x, targets)
+                    # the gradient at the layer's own (float16 under mixed precision) output: a
+                    # cast made after it is not on the path to the score
+                    grads = tf.cast(tape.gradient(scores, raw), tf.float32)
                 else:
-                    (out, resolved, scores, acts), grads = forward(x, targets), None
+                    (out, resolved, scores, raw), grads = forward(x, targets), None
+                acts = tf.cast(raw, tf.float32)
                 coarse, weights = weigh(acts, grads)
                 maps = resize_maps(coarse, tf.shape(x)[1:3])
                 return out, resolved, scores, coarse, weights, maps

@@ -82,7 +82,7 @@ class PreparedGraphs:
         )
 
     def averaging_graph(self) -> tuple[keras.Model | None, keras.Model]:
-        """The prepared head as ``(prefix, suffix)``, batch norms folded (see
+        """The prepared head as ``(prefix, suffix)``, the input's linear prefix cut off (see
         :func:`vizkit.methods.folding.averaging_graph`)."""
         from vizkit.methods.folding import averaging_graph
 
@@ -94,10 +94,13 @@ class PreparedGraphs:
     def head_graph(self) -> Callable[[Any], Any]:
         """``x -> head outputs`` for forward-only work: the prepared head with batch norms
         folded into their convolutions (same values up to float rounding)."""
-        prefix, suffix = self.averaging_graph()
-        if prefix is None:
-            return lambda x: suffix(x, training=False)
-        return lambda x: suffix(prefix(x, training=False), training=False)
+        from vizkit.methods.folding import forward_graph
+
+        model = self._cached(
+            ("forward_graph",),
+            lambda: forward_graph(self.model, self.prepared(), self.logits, self.head.output),
+        )
+        return lambda x: model(x, training=False)
 
     def forward_fn(self) -> Callable[[Any, Any], Any]:
         """Compiled ``(x, targets) -> (head output, resolved targets, scores)``."""

@@ -11,9 +11,9 @@ vanilla gradients against the issue's 1.5x budget (see ``bench/README.md``); its
 guided-backprop modifier only touches ``activation=relu`` attributes of top-level layers (not
 ``ReLU()`` layers, not nested models) and mutates the model it is given. The compiled function
 here batches noise samples and integration steps across images into ``batch_size`` chunks, in
-one compiled loop, on a graph with batch norms folded into their convolutions and the input's
-linear prefix backpropagated once per image rather than once per sample (see
-:func:`vizkit.methods.folding.averaging_graph`).
+one compiled loop, on a graph whose input linear prefix is backpropagated once per image rather
+than once per sample (see :func:`vizkit.methods.folding.averaging_graph`; every layer computes
+what the caller's model computes, so the maps equal plain tape gradients up to summation order).
 ``engine="tf-keras-vis"`` on :class:`Saliency` runs the same computation through tf-keras-vis
 (on vizkit's rebuilt model) for cross-checking; the tests assert both engines agree.
 """

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from vizkit._keras import inputs_structure, producer
 from vizkit._tf import keras
 from vizkit.errors import InputError, LayerError
 
@@ -97,10 +98,9 @@ def _same_inputs(model: keras.Model) -> dict[str, Any]:
     if isinstance(model, keras.Sequential) or not getattr(model, "inputs", None):
         return {}
     fresh = [
-        keras.Input(batch_shape=t.shape, dtype=t.dtype, name=t._keras_history.operation.name)
-        for t in model.inputs
+        keras.Input(batch_shape=t.shape, dtype=t.dtype, name=producer(t).name) for t in model.inputs
     ]
-    structure = getattr(model, "_inputs_struct", None)
+    structure = inputs_structure(model)
     if structure is not None:
         return {"input_tensors": keras.tree.pack_sequence_as(structure, fresh)}
     return {"input_tensors": fresh[0] if len(fresh) == 1 else fresh}

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from vizkit._keras import producer
 from vizkit._tf import keras, tf
 from vizkit.activation_max import Recipe, maximize_activation
 from vizkit.errors import InputError, LayerError
@@ -237,8 +238,7 @@ def _wrt_path(model: keras.Model, wrt_tensor: Any) -> str | None:
         if isinstance(wrt_tensor, keras.layers.InputLayer):
             return None
         return get_layer(model, wrt_tensor)[0]
-    history = getattr(wrt_tensor, "_keras_history", None)
-    operation = getattr(history, "operation", None)
+    operation = producer(wrt_tensor)
     if operation is None:
         raise InputError(
             "wrt_tensor must be a symbolic tensor of the model (model.input or "
