@@ -134,6 +134,7 @@ def vizkit_defined() -> frozenset[str]:
                 if node.value.id in ("self", "cls"):
                     names.add(node.attr)
     names.update(p.stem for p in FILES)
+    names.update(("_replace", "_asdict", "_fields", "_make"))  # the public namedtuple API
     return frozenset(n for n in names if _private(n))
 
 
