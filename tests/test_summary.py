@@ -182,9 +182,25 @@ def test_text_table(nested_summary):
     text = str(nested_summary)
     assert text == nested_summary.to_text()
     assert 'Model "outer"' in text
-    assert "  bconv (Conv2D)" in text  # nested rows indented
+    assert "base (Functional)" in text and "bconv" not in text  # collapsed by default
     assert f"Total params: {nested_summary.total_params:,}" in text
-    assert "3x3 (jump 1x1)" in text
+    expanded = nested_summary.to_text(expand_nested=True)
+    assert "  bconv (Conv2D)" in expanded  # nested rows indented
+    assert "3x3 (jump 1x1)" in expanded
+    assert str(summarize(nested_model(), expand_nested=True)) == expanded
+
+
+def test_expand_nested_collapses_tables_and_keeps_every_layer(nested_summary):
+    """As Keras's summary(expand_nested=False): one row per nested model, totals unchanged."""
+    assert not nested_summary.expand_nested
+    assert len(nested_summary.layers) == 5 and nested_summary["base/bconv"].macs  # all kept
+    collapsed = nested_summary.to_frame()
+    assert list(collapsed["path"]) == ["base", "gap", "head"]
+    assert collapsed["params"].sum() == nested_summary.total_params
+    expanded = nested_summary.to_frame(expand_nested=True)
+    assert list(expanded["path"]) == ["base", "base/bconv", "base/bbn", "gap", "head"]
+    flat = summarize(sequential_cnn())
+    assert list(flat.to_frame()["path"]) == ["conv", "flat", "head"]  # no nesting: no change
 
 
 def test_result_pickles_and_is_frozen(nested_summary):
@@ -219,21 +235,23 @@ def test_plot_draws_one_block_per_layer(tiny_summary):
     assert tiny_summary.plot(ax=ax) is ax
     assert [p.get_label() for p in blocks(ax)] == ["conv", "flat", "head"]
     labels = [t.get_text() for t in ax.texts]
-    assert labels == ["Conv2D\n6x6x2", "Flatten\n72", "Dense\n3"]
+    assert labels == ["conv\nConv2D 6x6x2", "flat\nFlatten 72", "head\nDense 3"]
     assert "tiny" in ax.get_title()
     assert len(ax.patches) == 3 + 2  # blocks + arrows between them
 
 
 def test_plot_nested_expanded_or_collapsed(nested_summary):
     ax = Figure().add_subplot()
-    nested_summary.plot(ax=ax)
+    nested_summary.plot(ax=ax, expand_nested=True)
     assert [p.get_label() for p in blocks(ax)] == ["base/bconv", "base/bbn", "gap", "head"]
-    assert any(t.get_text().startswith("base (Functional") for t in ax.texts)  # bracket label
-    ax = Figure().add_subplot()
-    nested_summary.plot(ax=ax, expand=False)
-    drawn = blocks(ax)
-    assert [p.get_label() for p in drawn] == ["base", "gap", "head"]
-    assert drawn[0].get_hatch() == "//"
+    assert any(t.get_text().replace("\n", " ").startswith("base (Functional") for t in ax.texts)
+    for kwargs in ({}, {"expand": False}, {"expand_nested": False}):  # collapsed by default
+        ax = Figure().add_subplot()
+        nested_summary.plot(ax=ax, **kwargs)
+        drawn = blocks(ax)
+        assert [p.get_label() for p in drawn] == ["base", "gap", "head"]
+        assert drawn[0].get_hatch() == "//"
+    assert summarize(nested_model(), expand_nested=True).plot(ax=Figure().add_subplot())
 
 
 def test_plot_residual_skip_arc_and_pyplot_path():
