@@ -864,7 +864,8 @@ def maximize_activation(
     achieved, mean_activation = values.numpy().reshape(2, batch)
     predicted = classes.numpy()[:batch].astype(np.int64) if target.kind == "class" else None
     noise = noise_images(image_shape, (low, high))
-    noise_activation = engine.evaluate_all(tf.constant(noise), units, signs).numpy().mean(axis=0)
+    on_noise = engine.evaluate_all(tf.constant(noise), units, signs).numpy()
+    noise_activation, noise_spread = on_noise.mean(axis=0), on_noise.std(axis=0)
 
     return ActivationImages(
         images=images.astype(np.float32),
@@ -885,4 +886,5 @@ def maximize_activation(
         params=recipe.as_dict(),
         backend=backend,
         model_name=model.name,
+        noise_spread=noise_spread.astype(np.float32),
     )
