@@ -67,6 +67,7 @@ from vizkit.models import (
     rebuild,
     require_image_model,
 )
+from vizkit.progress import Progress
 from vizkit.results.inspection import ActivationImages
 
 __all__ = ["maximize_activation", "Recipe", "max_steps", "ENV_MAX_STEPS"]
@@ -644,32 +645,6 @@ def _hyper(recipe: Recipe, value_range: tuple[float, float]) -> np.ndarray:
     return hyper
 
 
-class _Progress:
-    """Adapts ``progress`` (True/False/callable) to ``update(done)``; owns a tqdm bar if asked."""
-
-    def __init__(self, progress: bool | ProgressHook | None, total: int, desc: str) -> None:
-        self.total = total
-        self.hook: ProgressHook | None = None
-        self.bar = None
-        if callable(progress):
-            self.hook = progress
-            progress(0, total)  # show the bar before the first (compiling) chunk
-        elif progress:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, desc=desc, unit="step", leave=False, disable=None)
-
-    def update(self, done: int) -> None:
-        if self.bar is not None:
-            self.bar.update(done - self.bar.n)
-        if self.hook is not None:
-            self.hook(done, self.total)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def noise_images(image_shape: tuple[int, ...], value_range: tuple[float, float]) -> np.ndarray:
     """The ``NOISE_SAMPLES`` uniform-noise images of the noise baseline (fixed seed)."""
     rng = np.random.default_rng(NOISE_SEED)
@@ -684,7 +659,7 @@ def _optimize_native(
     steps: int,
     value_range: tuple[float, float],
     seed: int,
-    progress: _Progress,
+    progress: Progress,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     batch = len(target.units)
     rng = np.random.default_rng(seed)
@@ -743,7 +718,7 @@ def maximize_activation(
     recipe: Recipe | None = None,
     value_range: tuple[float, float] = (0.0, 1.0),
     seed: int = 0,
-    progress: bool | ProgressHook | None = True,
+    progress: bool | ProgressHook | None = None,
     output: int | str | None = None,
     class_names: Sequence[str] | None = None,
     backend: str = "vizkit",
@@ -773,9 +748,10 @@ def maximize_activation(
         The model's input scale (what black and white map to); images are produced in it.
     seed : int
         Seeds the starting noise and the random augmentation: equal seeds give equal images.
-    progress : bool or callable
-        True shows a tqdm bar (in notebooks and terminals); a callable is called as
-        ``progress(done_steps, total_steps)`` after each chunk of steps (the dashboard's bar).
+    progress : None, bool or callable
+        None shows a tqdm bar in notebooks, True everywhere (stderr), False never; a callable
+        is called as ``progress(done_steps, total_steps)`` after each chunk of steps (the
+        dashboard's bar). See :mod:`vizkit.progress`.
     output : int or str, optional
         Which output of a multi-output model holds the classes.
     class_names : sequence of str, optional
@@ -823,7 +799,7 @@ def maximize_activation(
     total = max_steps(recipe.steps)
     target = _resolve_target(model, layer, units, output, class_names)
 
-    progress_bar = _Progress(progress, total, desc="activation maximization")
+    progress_bar = Progress(progress, total, desc="activation maximization", unit="step")
     try:
         if backend == "vizkit":
             engine = _engine(model, target, objective, recipe, image_shape)

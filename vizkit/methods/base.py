@@ -35,6 +35,7 @@ from vizkit.models import (
     require_image_model,
     spatial_layer_paths,
 )
+from vizkit.progress import Progress, ProgressArg
 from vizkit.registry import Param, get_method
 from vizkit.results.explanation import Explanation, FrozenParams, Predictions
 
@@ -431,7 +432,9 @@ class Method:
         raise NotImplementedError
 
     # -- public ----------------------------------------------------------------------------
-    def explain(self, inputs: Any, targets: int | Any | None = None) -> Explanation:
+    def explain(
+        self, inputs: Any, targets: int | Any | None = None, *, progress: ProgressArg = None
+    ) -> Explanation:
         """Attribution maps for ``inputs``.
 
         Parameters
@@ -440,6 +443,9 @@ class Method:
             Images on the model's input scale (see :func:`vizkit.load_images`).
         targets : int, sequence of int, or None
             Class to explain per image; ``None`` explains the predicted class.
+        progress : None, bool or callable
+            Progress over the batches of images (see :mod:`vizkit.progress`): None shows a bar
+            in notebooks when there is more than one batch; a callable gets ``(done, total)``.
 
         Returns
         -------
@@ -457,12 +463,16 @@ class Method:
         else:
             wanted = resolve_targets(targets, n, self.head.num_classes).astype(np.int32)
         maps, outs, extras = [], [], []
-        for s in chunks(n, max(1, self.images_per_chunk())):
-            self._rows = s
-            m, o, e = self._attribute(x[s], wanted[s])
-            maps.append(np.asarray(m, dtype=np.float32))
-            outs.append(np.asarray(o, dtype=np.float32).reshape(len(m), -1))
-            extras.append(e)
+        parts = list(chunks(n, max(1, self.images_per_chunk())))
+        shown = progress if (len(parts) > 1 or progress is not None) else False
+        with Progress(shown, len(parts), desc=self.name, unit="batch") as bar:
+            for s in parts:
+                self._rows = s
+                m, o, e = self._attribute(x[s], wanted[s])
+                maps.append(np.asarray(m, dtype=np.float32))
+                outs.append(np.asarray(o, dtype=np.float32).reshape(len(m), -1))
+                extras.append(e)
+                bar.advance()
         out = np.concatenate(outs)
         resolved = self.resolve(wanted, out)
         merged = {k: np.concatenate([e[k] for e in extras]) for k in extras[0]} if extras else {}
