@@ -263,7 +263,7 @@ def test_a_failing_section_is_recorded_and_the_report_still_builds(tiny, tmp_pat
     import vizkit
     import vizkit.summary
 
-    def broken(model):
+    def broken(model, expand_nested=False):
         raise RuntimeError("boom\nsecond line")
 
     monkeypatch.setattr(vizkit.summary, "summarize", broken)
