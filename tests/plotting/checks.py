@@ -7,7 +7,6 @@ in a file saved without ``bbox_inches="tight"``.
 
 from __future__ import annotations
 
-import io
 from itertools import combinations
 
 from matplotlib.figure import Figure
@@ -17,13 +16,15 @@ TOLERANCE_IN = 0.02
 
 
 def render(fig: Figure) -> None:
-    """Draw ``fig`` the way ``savefig`` does (layout engines run) and keep its renderer."""
+    """Draw ``fig`` as ``savefig`` does (the layout engine runs) on an Agg canvas, once."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    fig.savefig(io.BytesIO(), format="png")
-    if not hasattr(fig.canvas, "get_renderer"):  # a bare Figure(): give it an Agg canvas
+    if getattr(fig, "_checked", False):
+        return
+    if not isinstance(fig.canvas, FigureCanvasAgg):  # a bare Figure(): give it an Agg canvas
         FigureCanvasAgg(fig)
     fig.canvas.draw()
+    fig._checked = True
 
 
 def overflow(fig: Figure) -> tuple[float, float, float, float]:

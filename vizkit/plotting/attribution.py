@@ -354,6 +354,19 @@ def _row_title(first: Any, index: int, explained: bool) -> str:
     return "\n".join(lines)
 
 
+def _method_title(explanation: Any, index: int, header: bool, same_targets: bool) -> str:
+    """A method panel's title: its name and layer over the first row; the explained class
+    when the methods explain different classes."""
+    lines = []
+    if header:
+        lines.append(explanation.label or explanation.method)
+        if explanation.layer:
+            lines.append(explanation.layer)
+    if not same_targets:
+        lines.append(f"explains {explained_text(explanation, index)}")
+    return "\n".join(lines)
+
+
 def _column_colorbar(
     fig: Any, axes: list[Any], cmap: str, signed: bool, mode: str, limit: float | None
 ) -> Any:
@@ -451,13 +464,6 @@ def plot_comparison(
     if not rows:
         raise InputError("images=[] selects no images to plot")
     cols = 1 + len(explanations)
-    if fig is None:
-        extra = (0.55 if colorbar else 0.0) + (0.6 if legend else 0.0)
-        fig = Figure(
-            figsize=(panel_size * cols, (panel_size + 0.25) * len(rows) + 0.45 + extra),
-            layout="constrained",
-        )
-    axes = fig.subplots(len(rows), cols, squeeze=False)
     first = explanations[0]
     kinds = [resolve_kind(kind, e, rows) for e in explanations]
     use_abs = kind == "masked" or bool(absolute)
@@ -467,21 +473,42 @@ def plot_comparison(
         (not use_abs) and any(bool((np.asarray(e.maps[i]) < 0).any()) for i in rows)
         for e in explanations
     ]
-    width = 0.92 * fig.get_figwidth() / cols
+    fig_width = panel_size * cols if fig is None else fig.get_figwidth()
+    width = 0.92 * fig_width / cols
+    titles = [
+        [fit(_row_title(first, index, same_targets), width, 9)]
+        + [fit(_method_title(e, index, r == 0, same_targets), width, 9) for e in explanations]
+        for r, index in enumerate(rows)
+    ]
+    legend_text = ""
+    if legend:
+        text = _legend(any(signed_cols), not all(signed_cols), mode, True)
+        legend_text = fit(text, fig_width - 0.3, 8)
+    if fig is None:
+        height, image_width = first.maps.shape[1:3]
+        lines = sum(max(t.count("\n") + 1 if t else 0 for t in row) for row in titles)
+        fig = Figure(
+            figsize=(
+                fig_width,
+                panel_size * len(rows) * height / image_width
+                + lines * 9 * 1.3 / 72
+                + 0.12 * len(rows)
+                + (0.6 if colorbar else 0.0)
+                + (legend_text.count("\n") + 1) * 8 * 1.3 / 72
+                + 0.3,
+            ),
+            layout="constrained",
+        )
+    axes = fig.subplots(len(rows), cols, squeeze=False)
+    for ax in axes.ravel():  # images sit at the bottom of their cell: titles keep the room
+        ax.set_anchor("S")  # above (colour bars anchor their columns there too)
     for r, index in enumerate(rows):
         image, image_cmap = _image(first, index)
         ax = axes[r][0]
         ax.imshow(image, cmap=image_cmap, vmin=0.0, vmax=1.0)
-        ax.set_title(fit(_row_title(first, index, same_targets), width, 9), fontsize=9)
+        ax.set_title(titles[r][0], fontsize=9)
         ax.set_axis_off()
         for c, explanation in enumerate(explanations, start=1):
-            lines = []
-            if r == 0:
-                lines.append(explanation.label or explanation.method)
-                if explanation.layer:
-                    lines.append(explanation.layer)
-            if not same_targets:
-                lines.append(f"explains {explained_text(explanation, index)}")
             panel = axes[r][c]
             _draw(
                 panel,
@@ -494,8 +521,8 @@ def plot_comparison(
                 limit=limits[r, c - 1],
                 signed=signed_cols[c - 1],
             )
-            if lines:
-                panel.set_title(fit("\n".join(lines), width, 9), fontsize=9)
+            if titles[r][c]:
+                panel.set_title(titles[r][c], fontsize=9)
             panel.set_axis_off()
     if colorbar:
         for c in range(1, cols):
@@ -510,9 +537,8 @@ def plot_comparison(
                 mode,
                 limits[0, c - 1],
             )
-    if legend:
-        text = _legend(any(signed_cols), not all(signed_cols), mode, True)
-        fig.supxlabel(fit(text, fig.get_figwidth() - 0.3, 8), fontsize=8)
+    if legend_text:
+        fig.supxlabel(legend_text, fontsize=8)
     return fig
 
 

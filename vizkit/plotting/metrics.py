@@ -189,9 +189,11 @@ def plot_randomization(result: Any, ax: Any = None) -> Any:
     ax.axhline(-result.threshold, ls=":", color=WARNING_COLOR, lw=1)
     ax.axvline(result.check_index + 1, ls=":", color="0.5", lw=1)  # where the flag is decided
     ax.set_xticks(x)
-    ax.set_xticklabels(labels, rotation=45, ha="right")
+    # layer paths: the last name, wrapped, so the rotated labels leave room for the plot
+    short = [fit(str(label).rpartition("/")[2], 1.1, 8) for label in labels]
+    ax.set_xticklabels(short, rotation=45, ha="right", rotation_mode="anchor", fontsize=8)
     ax.set_ylim(min(-0.6, float(np.nanmin(result.spearman, initial=0.0)) - 0.05), 1.05)
-    ax.set_ylabel("similarity to original maps")
+    ax.set_ylabel("similarity to\noriginal maps")
     what = "cascading randomization" if result.kind == "cascading" else "label randomization"
     if result.flagged:
         ax.set_title(f"{result.method}: FAILS the sanity check", color=WARNING_COLOR)
@@ -220,13 +222,13 @@ def plot_randomization_maps(
         raise InputError(f"image {image} is out of range: {result.original_maps.shape[0]} maps")
     maps = [result.original_maps[image], *[m[image] for m in result.randomized_maps]]
     titles = ["original", *result.steps]
-    fig = _figure(fig, 1.6 * len(maps), 2.0)
+    fig = _figure(fig, 1.6 * len(maps), 2.3)
     axes = fig.subplots(1, len(maps), squeeze=False)[0]
     for ax, values, title in zip(axes, maps, titles):
         shown = np.abs(np.asarray(values, np.float64))
         top = shown.max()
         ax.imshow(shown / top if top > 0 else shown, cmap=cmap, vmin=0, vmax=1)
-        ax.set_title(title, fontsize="small")
+        ax.set_title(fit(str(title).rpartition("/")[2], 1.45, 8), fontsize=8)
         ax.set_axis_off()
     if result.flagged:
         fig.suptitle(
