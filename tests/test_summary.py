@@ -320,3 +320,23 @@ def test_plot_history_on_given_axes_and_errors(tmp_path):
         plot_history(str(tmp_path / "missing.json"))
     with pytest.raises(InputError, match="keras History"):
         plot_history(42)
+
+
+@pytest.mark.slow
+def test_transfer_model_summary_collapses_and_its_diagrams_never_collide():
+    """A keras.applications base nested in a transfer model, as people bring them."""
+    from tests.plotting.checks import assert_inside, overlaps
+
+    base = keras.applications.MobileNetV2(weights=None, input_shape=(64, 64, 3), include_top=False)
+    x = keras.Input((64, 64, 3))
+    h = base(L.Rescaling(1 / 127.5, offset=-1)(x))
+    model = keras.Model(x, L.Dense(5)(L.GlobalAveragePooling2D()(h)), name="transfer")
+    summary = summarize(model)
+    types = ["Rescaling", "Functional", "GlobalAveragePooling2D", "Dense"]
+    assert list(summary.to_frame()["type"]) == types  # the base is one row
+    assert len(summary.to_frame(expand_nested=True)) > 100
+    assert summary.total_params == model.count_params()
+    for expand in (False, True):
+        fig = summary.plot(expand_nested=expand).figure
+        assert_inside(fig)
+        assert overlaps(fig) == []
