@@ -1141,6 +1141,11 @@ def explain_figure(
     if layer is not None:
         layer = get_layer(model, layer)[0]
     batch = load_images(image, model)[:1]
+    if resolved.sample is not None and not batch.class_names:  # name the classes in titles
+        from vizkit.models import head_info
+
+        names = _class_names(resolved, batch, head_info(model).num_classes)
+        batch = dataclasses.replace(batch, class_names=tuple(names))
     explanation = vizkit.explain(
         model,
         batch,
