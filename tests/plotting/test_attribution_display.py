@@ -10,12 +10,8 @@ from matplotlib.figure import Figure
 
 from tests.plotting import builders as b
 from vizkit.errors import InputError
-from vizkit.plotting.attribution import (
-    class_probability,
-    fine_grained,
-    nice_tick,
-    resolve_kind,
-)
+from vizkit.plotting.attribution import class_probability, fine_grained, resolve_kind
+from vizkit.plotting.comparison import nice_tick
 from vizkit.plotting.text import fit, pct, wrap
 from vizkit.results.explanation import Comparison
 

@@ -10,8 +10,8 @@ from matplotlib.patches import Rectangle
 
 from tests.plotting import builders as b
 from tests.plotting.checks import overlaps, render
-from vizkit.plotting.inspection import default_columns, in_image_share
 from vizkit.plotting.summary import label_fit
+from vizkit.plotting.units import default_columns, in_image_share
 from vizkit.results.inspection import FeatureMaps
 
 

@@ -382,9 +382,9 @@ class Comparison(Result):
         units; ``True`` means this) or ``"image"`` (per image, across the columns of one
         method); different methods never share a scale. Each method column gets a colour bar
         and the grid a legend of what the colours and the row titles mean. See
-        :func:`vizkit.plotting.attribution.plot_comparison`.
+        :func:`vizkit.plotting.comparison.plot_comparison`.
         """
-        from vizkit.plotting.attribution import plot_comparison
+        from vizkit.plotting.comparison import plot_comparison
 
         return plot_comparison(
             self,

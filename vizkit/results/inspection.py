@@ -400,10 +400,10 @@ class UnitExamples(Result):
     def plot(self, fig: Any = None, **kwargs: Any) -> Any:
         """Draw one row per unit: its maximization image, its filter and its top examples.
 
-        Keyword arguments go to :func:`vizkit.plotting.inspection.plot_unit_examples`
+        Keyword arguments go to :func:`vizkit.plotting.units.plot_unit_examples`
         (``max_examples``, ``patches``).
         """
-        from vizkit.plotting.inspection import plot_unit_examples
+        from vizkit.plotting.units import plot_unit_examples
 
         return plot_unit_examples(self, fig=fig, **kwargs)
 
@@ -522,16 +522,16 @@ class ActivationImages(Result):
     def plot(self, fig: Any = None, **kwargs: Any) -> Any:
         """Draw the images as a titled grid (label and achieved activation).
 
-        Keyword arguments go to :func:`vizkit.plotting.inspection.plot_activation_images`
+        Keyword arguments go to :func:`vizkit.plotting.units.plot_activation_images`
         (``cols``, ``cmap``, ``title``).
         """
-        from vizkit.plotting.inspection import plot_activation_images
+        from vizkit.plotting.units import plot_activation_images
 
         return plot_activation_images(self, fig=fig, **kwargs)
 
     def plot_history(self, ax: Any = None) -> Any:
         """Objective per step for each target on ``ax`` (pyplot axes when None)."""
-        from vizkit.plotting.inspection import plot_activation_history
+        from vizkit.plotting.units import plot_activation_history
 
         if ax is None:
             import matplotlib.pyplot as plt
