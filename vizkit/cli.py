@@ -6,6 +6,8 @@ checked without a model (files exist, method and sample names, output formats, t
 sample model) is checked *before* TensorFlow is imported, so a typo fails in a fraction of a
 second; ``vizkit methods`` never imports TensorFlow (it reads :mod:`vizkit.manifest`).
 
+(Over 500 lines: most of it is the flat argparse declarations of the commands' options.)
+
 Exit codes
 ----------
 0  success

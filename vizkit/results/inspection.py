@@ -4,6 +4,8 @@ Numpy and pandas only (no TensorFlow). Each result keeps raw values; colour scal
 what is drawn and normalization are display options of ``plot``, which draws on a
 ``matplotlib.figure.Figure`` (a new one when ``fig`` is None) through
 :mod:`vizkit.plotting.inspection` and returns it.
+
+(Over 500 lines: five result types whose attribute documentation is most of it.)
 """
 
 from __future__ import annotations
