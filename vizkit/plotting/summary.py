@@ -256,6 +256,9 @@ def draw_architecture(
         Add a legend of the layer families drawn.
     fontsize : float
         Largest label font size.
+
+    (About 100 lines, a third of them this documentation; layout, brackets and edges are
+    helpers.)
     """
     if expand_nested is None:
         expand_nested = expand if expand is not None else summary.expand_nested
