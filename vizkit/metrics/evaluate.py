@@ -161,70 +161,68 @@ def run_evaluation(
     results: dict[str, dict[str, Any]] = {}
     seconds: dict[str, float] = {}
     bar = Progress(progress, len(specs) * (1 + len(chosen)), desc="evaluate", unit="step")
-    try:
-        for name, how, method_params in specs:
-            bar.set_description(name)
-            start = time.perf_counter()
-            explanation = _maps_for(model, inputs, x, how, targets, method_params)
-            seconds[name] = time.perf_counter() - start
+    for name, how, method_params in specs:
+        bar.set_description(name)
+        start = time.perf_counter()
+        explanation = _maps_for(model, inputs, x, how, targets, method_params)
+        seconds[name] = time.perf_counter() - start
+        bar.advance()
+        maps = as_maps(explanation, n=n, size=(height, width))
+        found = getattr(explanation, "targets", None) if is_explanation(explanation) else None
+        method_targets = targets if found is None else np.asarray(found)
+        row: dict[str, Any] = {}
+        for metric in chosen:
+            if metric == "deletion":
+                row[metric] = deletion(
+                    model,
+                    data,
+                    maps,
+                    method_targets,
+                    steps=steps,
+                    fill=deletion_fill,
+                    score=score,
+                    batch_size=batch_size,
+                    seed=seed,
+                ).replace(method=name)
+            elif metric == "insertion":
+                row[metric] = insertion(
+                    model,
+                    data,
+                    maps,
+                    method_targets,
+                    steps=steps,
+                    fill=insertion_fill,
+                    score=score,
+                    batch_size=batch_size,
+                    seed=seed,
+                ).replace(method=name)
+            elif metric == "pointing_game":
+                row[metric] = pointing_game(maps, masks, inputs=data).replace(method=name)
+            elif metric == "relevance_mass":
+                row[metric] = relevance_mass(maps, masks, inputs=data).replace(method=name)
+            elif metric == "map_health":
+                row[metric] = map_health(explanation, method=name)
+            elif metric in ("cascading_randomization", "data_randomization"):
+                rerun, rerun_params = _rerunnable(name, how, method_params)
+                if metric == "cascading_randomization":
+                    result = cascading_randomization(
+                        model, data, rerun, method_targets, seed=seed, **rerun_params
+                    )
+                else:
+                    result = data_randomization(
+                        model,
+                        data,
+                        rerun,
+                        method_targets,
+                        train=train,
+                        epochs=epochs,
+                        seed=seed,
+                        **rerun_params,
+                    )
+                row[metric] = result.replace(method=name)
             bar.advance()
-            maps = as_maps(explanation, n=n, size=(height, width))
-            found = getattr(explanation, "targets", None) if is_explanation(explanation) else None
-            method_targets = targets if found is None else np.asarray(found)
-            row: dict[str, Any] = {}
-            for metric in chosen:
-                if metric == "deletion":
-                    row[metric] = deletion(
-                        model,
-                        data,
-                        maps,
-                        method_targets,
-                        steps=steps,
-                        fill=deletion_fill,
-                        score=score,
-                        batch_size=batch_size,
-                        seed=seed,
-                    ).replace(method=name)
-                elif metric == "insertion":
-                    row[metric] = insertion(
-                        model,
-                        data,
-                        maps,
-                        method_targets,
-                        steps=steps,
-                        fill=insertion_fill,
-                        score=score,
-                        batch_size=batch_size,
-                        seed=seed,
-                    ).replace(method=name)
-                elif metric == "pointing_game":
-                    row[metric] = pointing_game(maps, masks, inputs=data).replace(method=name)
-                elif metric == "relevance_mass":
-                    row[metric] = relevance_mass(maps, masks, inputs=data).replace(method=name)
-                elif metric == "map_health":
-                    row[metric] = map_health(explanation, method=name)
-                elif metric in ("cascading_randomization", "data_randomization"):
-                    rerun, rerun_params = _rerunnable(name, how, method_params)
-                    if metric == "cascading_randomization":
-                        result = cascading_randomization(
-                            model, data, rerun, method_targets, seed=seed, **rerun_params
-                        )
-                    else:
-                        result = data_randomization(
-                            model,
-                            data,
-                            rerun,
-                            method_targets,
-                            train=train,
-                            epochs=epochs,
-                            seed=seed,
-                            **rerun_params,
-                        )
-                    row[metric] = result.replace(method=name)
-                bar.advance()
-            results[name] = row
-    finally:
-        bar.close()
+        results[name] = row
+    bar.close()  # an exception leaves it to tqdm's own clean-up
     return EvaluationResult(
         methods=tuple(name for name, _, _ in specs),
         metrics=tuple(chosen),
