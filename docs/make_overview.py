@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from matplotlib.figure import Figure
-
 import vizkit
 
 
@@ -18,8 +16,9 @@ def main() -> None:
     comparison = vizkit.explain(
         model, images, method=["saliency", "integrated_gradients", "gradcam", "occlusion"]
     )
-    fig = Figure(figsize=(10, 7.5), layout="constrained")
-    comparison.plot(fig=fig)
+    # the default look: gradient maps as heatmaps, CAM and occlusion over the photo in grey,
+    # one colour scale per method (colour bars in the maps' units), legend under the grid
+    fig = comparison.plot(shared_scale="method")
     out = Path(__file__).parent / "images" / "overview.png"
     fig.savefig(out, dpi=110)
     print(out)

@@ -373,8 +373,13 @@ def test_plot_history_and_frame(cnn):
     assert len(ax.lines) == 2
     frame = result.to_frame()
     assert list(frame["unit"]) == [0, 1]
-    assert {"activation", "noise", "mean_input", "ratio_to_noise", "predicted"} <= set(frame)
+    assert {"activation", "noise", "noise_spread", "mean_input", "predicted"} <= set(frame)
     np.testing.assert_allclose(frame["activation"], result.activation)
+    # gain over noise: activation minus the noise mean, in noise standard deviations
+    above = result.activation - result.noise_activation
+    np.testing.assert_allclose(frame["above_noise"], above, rtol=1e-5)
+    np.testing.assert_allclose(frame["gain_over_noise"], above / result.noise_spread, rtol=1e-5)
+    assert np.all(result.noise_spread > 0)
 
 
 # --------------------------------------------------------------------------------------------

@@ -248,15 +248,19 @@ def test_upsampling_puts_units_on_their_receptive_field_centres():
 def test_feature_map_plots(cnn, images):
     fm = feature_maps(cnn, images[:2], "conv1")
     fig = fm.plot(top_k=4)
-    assert len(fig.axes) == 4
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(panels) == 1 + 4 and len(bars) == 1  # the input, 4 channels, one colour bar
+    assert panels[0].get_title().startswith("input")
     means = fm.activations[0].mean(axis=(0, 1))
     expected = np.argsort(-means, kind="stable")[:4]
-    assert [ax.get_title() for ax in fig.axes] == [f"ch {c}" for c in expected]
+    assert [ax.get_title() for ax in panels[1:]] == [f"ch {c}" for c in expected]
     fig = fm.plot(index=1, channels=[5, 0], order="index")
-    assert [ax.get_title() for ax in fig.axes] == ["ch 5", "ch 0"]
+    assert [ax.get_title() for ax in fig.axes[1:3]] == ["ch 5", "ch 0"]
     fig = fm.plot(order="index", top_k=None, overlay=True)
-    assert len(fig.axes) == 6 and all(len(ax.images) == 2 for ax in fig.axes)
-    assert [ax.get_title() for ax in fig.axes] == [f"ch {c}" for c in range(6)]
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"][1:]
+    assert len(panels) == 6 and all(len(ax.images) == 2 for ax in panels)
+    assert [ax.get_title() for ax in panels] == [f"ch {c}" for c in range(6)]
     dense = feature_maps(cnn, images[:2], "fc")
     fig = dense.plot(top_k=3)
     assert len(fig.axes) == 1 and len(fig.axes[0].patches) == 3

@@ -81,7 +81,7 @@ def test_nothing_imports_streamlit(path):
 
 
 def test_the_checker_sees_imports(tmp_path):
-    sample = PACKAGE / "plotting" / "attribution.py"
+    sample = PACKAGE / "plotting" / "comparison.py"
     assert "matplotlib.figure" in imports(sample) or "matplotlib.figure.Figure" in imports(sample)
 
 

@@ -263,10 +263,11 @@ def test_a_failing_section_is_recorded_and_the_report_still_builds(tiny, tmp_pat
     import vizkit
     import vizkit.summary
 
-    def broken(model):
+    def broken(model, expand_nested=False):
         raise RuntimeError("boom\nsecond line")
 
     monkeypatch.setattr(vizkit.summary, "summarize", broken)
+    calls = []
     path = vizkit.build_report(
         tiny["model"],
         None,
@@ -274,8 +275,9 @@ def test_a_failing_section_is_recorded_and_the_report_still_builds(tiny, tmp_pat
         out_dir=tmp_path,
         formats=["html"],
         max_classes=1,
-        progress=False,
+        progress=lambda done, total: calls.append((done, total)),
     )
+    assert calls[0] == (0, 8) and calls[-1] == (8, 8)  # one step per section
     settings = json.loads((tmp_path / "settings.json").read_text())
     status = _section_status(settings)
     assert status["summary"] == "failed"

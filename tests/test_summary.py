@@ -182,9 +182,25 @@ def test_text_table(nested_summary):
     text = str(nested_summary)
     assert text == nested_summary.to_text()
     assert 'Model "outer"' in text
-    assert "  bconv (Conv2D)" in text  # nested rows indented
+    assert "base (Functional)" in text and "bconv" not in text  # collapsed by default
     assert f"Total params: {nested_summary.total_params:,}" in text
-    assert "3x3 (jump 1x1)" in text
+    expanded = nested_summary.to_text(expand_nested=True)
+    assert "  bconv (Conv2D)" in expanded  # nested rows indented
+    assert "3x3 (jump 1x1)" in expanded
+    assert str(summarize(nested_model(), expand_nested=True)) == expanded
+
+
+def test_expand_nested_collapses_tables_and_keeps_every_layer(nested_summary):
+    """As Keras's summary(expand_nested=False): one row per nested model, totals unchanged."""
+    assert not nested_summary.expand_nested
+    assert len(nested_summary.layers) == 5 and nested_summary["base/bconv"].macs  # all kept
+    collapsed = nested_summary.to_frame()
+    assert list(collapsed["path"]) == ["base", "gap", "head"]
+    assert collapsed["params"].sum() == nested_summary.total_params
+    expanded = nested_summary.to_frame(expand_nested=True)
+    assert list(expanded["path"]) == ["base", "base/bconv", "base/bbn", "gap", "head"]
+    flat = summarize(sequential_cnn())
+    assert list(flat.to_frame()["path"]) == ["conv", "flat", "head"]  # no nesting: no change
 
 
 def test_result_pickles_and_is_frozen(nested_summary):
@@ -219,21 +235,23 @@ def test_plot_draws_one_block_per_layer(tiny_summary):
     assert tiny_summary.plot(ax=ax) is ax
     assert [p.get_label() for p in blocks(ax)] == ["conv", "flat", "head"]
     labels = [t.get_text() for t in ax.texts]
-    assert labels == ["Conv2D\n6x6x2", "Flatten\n72", "Dense\n3"]
+    assert labels == ["conv\nConv2D 6x6x2", "flat\nFlatten 72", "head\nDense 3"]
     assert "tiny" in ax.get_title()
     assert len(ax.patches) == 3 + 2  # blocks + arrows between them
 
 
 def test_plot_nested_expanded_or_collapsed(nested_summary):
     ax = Figure().add_subplot()
-    nested_summary.plot(ax=ax)
+    nested_summary.plot(ax=ax, expand_nested=True)
     assert [p.get_label() for p in blocks(ax)] == ["base/bconv", "base/bbn", "gap", "head"]
-    assert any(t.get_text().startswith("base (Functional") for t in ax.texts)  # bracket label
-    ax = Figure().add_subplot()
-    nested_summary.plot(ax=ax, expand=False)
-    drawn = blocks(ax)
-    assert [p.get_label() for p in drawn] == ["base", "gap", "head"]
-    assert drawn[0].get_hatch() == "//"
+    assert any(t.get_text().replace("\n", " ").startswith("base (Functional") for t in ax.texts)
+    for kwargs in ({}, {"expand": False}, {"expand_nested": False}):  # collapsed by default
+        ax = Figure().add_subplot()
+        nested_summary.plot(ax=ax, **kwargs)
+        drawn = blocks(ax)
+        assert [p.get_label() for p in drawn] == ["base", "gap", "head"]
+        assert drawn[0].get_hatch() == "//"
+    assert summarize(nested_model(), expand_nested=True).plot(ax=Figure().add_subplot())
 
 
 def test_plot_residual_skip_arc_and_pyplot_path():
@@ -325,3 +343,23 @@ def test_keras_ops_nodes_in_the_graph():
     assert len(summary.uncounted) == 1 and "matmul" in summary.uncounted[0]
     field = vizkit.receptive_fields(model)["conv2"]
     assert field.size == (5.0, 5.0) and field.exact
+
+
+@pytest.mark.slow
+def test_transfer_model_summary_collapses_and_its_diagrams_never_collide():
+    """A keras.applications base nested in a transfer model, as people bring them."""
+    from tests.plotting.checks import assert_inside, overlaps
+
+    base = keras.applications.MobileNetV2(weights=None, input_shape=(64, 64, 3), include_top=False)
+    x = keras.Input((64, 64, 3))
+    h = base(L.Rescaling(1 / 127.5, offset=-1)(x))
+    model = keras.Model(x, L.Dense(5)(L.GlobalAveragePooling2D()(h)), name="transfer")
+    summary = summarize(model)
+    types = ["Rescaling", "Functional", "GlobalAveragePooling2D", "Dense"]
+    assert list(summary.to_frame()["type"]) == types  # the base is one row
+    assert len(summary.to_frame(expand_nested=True)) > 100
+    assert summary.total_params == model.count_params()
+    for expand in (False, True):
+        fig = summary.plot(expand_nested=expand).figure
+        assert_inside(fig)
+        assert overlaps(fig) == []

@@ -67,6 +67,7 @@ from vizkit.models import (
     rebuild,
     require_image_model,
 )
+from vizkit.progress import Progress
 from vizkit.results.inspection import ActivationImages
 from vizkit.scoring import Scoring
 
@@ -640,32 +641,6 @@ def _hyper(recipe: Recipe, value_range: tuple[float, float]) -> np.ndarray:
     return hyper
 
 
-class _Progress:
-    """Adapts ``progress`` (True/False/callable) to ``update(done)``; owns a tqdm bar if asked."""
-
-    def __init__(self, progress: bool | ProgressHook | None, total: int, desc: str) -> None:
-        self.total = total
-        self.hook: ProgressHook | None = None
-        self.bar = None
-        if callable(progress):
-            self.hook = progress
-            progress(0, total)  # show the bar before the first (compiling) chunk
-        elif progress:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, desc=desc, unit="step", leave=False, disable=None)
-
-    def update(self, done: int) -> None:
-        if self.bar is not None:
-            self.bar.update(done - self.bar.n)
-        if self.hook is not None:
-            self.hook(done, self.total)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def noise_images(image_shape: tuple[int, ...], value_range: tuple[float, float]) -> np.ndarray:
     """The ``NOISE_SAMPLES`` uniform-noise images of the noise baseline (fixed seed)."""
     rng = np.random.default_rng(NOISE_SEED)
@@ -680,7 +655,7 @@ def _optimize_native(
     steps: int,
     value_range: tuple[float, float],
     seed: int,
-    progress: _Progress,
+    progress: Progress,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     batch = len(target.units)
     rng = np.random.default_rng(seed)
@@ -739,7 +714,7 @@ def maximize_activation(
     recipe: Recipe | None = None,
     value_range: tuple[float, float] = (0.0, 1.0),
     seed: int = 0,
-    progress: bool | ProgressHook | None = True,
+    progress: bool | ProgressHook | None = None,
     output: int | str | None = None,
     class_names: Sequence[str] | None = None,
     backend: str = "vizkit",
@@ -769,9 +744,10 @@ def maximize_activation(
         The model's input scale (what black and white map to); images are produced in it.
     seed : int
         Seeds the starting noise and the random augmentation: equal seeds give equal images.
-    progress : bool or callable
-        True shows a tqdm bar (in notebooks and terminals); a callable is called as
-        ``progress(done_steps, total_steps)`` after each chunk of steps (the dashboard's bar).
+    progress : None, bool or callable
+        None shows a tqdm bar in notebooks, True everywhere (stderr), False never; a callable
+        is called as ``progress(done_steps, total_steps)`` after each chunk of steps (the
+        dashboard's bar). See :mod:`vizkit.progress`.
     output : int or str, optional
         Which output of a multi-output model holds the classes.
     class_names : sequence of str, optional
@@ -819,7 +795,7 @@ def maximize_activation(
     total = max_steps(recipe.steps)
     target = _resolve_target(model, layer, units, output, class_names)
 
-    progress_bar = _Progress(progress, total, desc="activation maximization")
+    progress_bar = Progress(progress, total, desc="activation maximization", unit="step")
     try:
         if backend == "vizkit":
             engine = _engine(model, target, objective, recipe, image_shape)
@@ -860,7 +836,8 @@ def maximize_activation(
     achieved, mean_activation = values.numpy().reshape(2, batch)
     predicted = classes.numpy()[:batch].astype(np.int64) if target.kind == "class" else None
     noise = noise_images(image_shape, (low, high))
-    noise_activation = engine.evaluate_all(tf.constant(noise), units, signs).numpy().mean(axis=0)
+    on_noise = engine.evaluate_all(tf.constant(noise), units, signs).numpy()
+    noise_activation, noise_spread = on_noise.mean(axis=0), on_noise.std(axis=0)
 
     return ActivationImages(
         images=images.astype(np.float32),
@@ -881,4 +858,5 @@ def maximize_activation(
         params=recipe.as_dict(),
         backend=backend,
         model_name=model.name,
+        noise_spread=noise_spread.astype(np.float32),
     )

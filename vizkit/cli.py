@@ -1,7 +1,12 @@
 """The ``vizkit`` command: reports, single explanation figures and model summaries.
 
 Importing this module is cheap (no TensorFlow, numpy or matplotlib): ``vizkit --help`` answers
-at once, and the heavy libraries load only when a command runs.
+at once, and the heavy libraries load only when a command runs. Every argument that can be
+checked without a model (files exist, method and sample names, output formats, targets of a
+sample model) is checked *before* TensorFlow is imported, so a typo fails in a fraction of a
+second; ``vizkit methods`` never imports TensorFlow (it reads :mod:`vizkit.manifest`).
+
+(Over 500 lines: most of it is the flat argparse declarations of the commands' options.)
 
 Exit codes
 ----------
@@ -215,6 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: the sample's history for sample models)",
     )
     report.add_argument("--title", help="report title (default: from the model name)")
+    report.add_argument(
+        "--expand-nested",
+        action="store_true",
+        help="list the layers inside nested models in the summary (default: one row and one "
+        "box per nested model)",
+    )
     _common(report)
     report.set_defaults(handler=_run_report)
 
@@ -251,10 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument(
         "--kind",
-        choices=["overlay", "heatmap", "masked"],
-        default="overlay",
-        help="map over the image, map alone, or image with low-attribution pixels dimmed "
-        "(default: overlay)",
+        choices=["auto", "overlay", "heatmap", "masked"],
+        default="auto",
+        help="map over the image (in grey), map alone, or image with low-attribution pixels "
+        "dimmed; auto: heatmap for pixel-level gradient maps, overlay for smooth maps such as "
+        "CAMs and occlusion (default: auto)",
     )
     explain.add_argument(
         "--style",
@@ -283,6 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     summary.add_argument(
         "--width", type=_positive, default=100, help="text table width (default: 100)"
+    )
+    summary.add_argument(
+        "--expand-nested",
+        action="store_true",
+        help="list the layers inside nested models (default: one row per nested model)",
     )
     _common(summary)
     summary.set_defaults(handler=_run_summary)
@@ -313,14 +330,62 @@ def _check_file(path: str, what: str) -> None:
         raise InputError(f"{what} {path!r} does not exist")
 
 
+SAMPLE_PREFIX = "sample:"
+
+
+def _check_model(spec: str) -> str | None:
+    """Check ``--model`` without loading it: the file exists, or the sample name is known.
+    Return the sample name (None for a file)."""
+    if not str(spec).startswith(SAMPLE_PREFIX):
+        _check_file(spec, "model file")
+        return None
+    from vizkit.samples import sample_names
+
+    name = spec[len(SAMPLE_PREFIX) :]
+    names = sample_names()
+    if name not in names:
+        raise InputError(f"unknown sample model {name!r}: choose one of {', '.join(names)}")
+    return name
+
+
+def _check_methods(names: Sequence[str]) -> None:
+    from vizkit.manifest import method_entry
+
+    for name in names:
+        if name != "all":
+            method_entry(name)  # one line listing the valid names
+
+
+def _check_targets(targets: Sequence[int] | None, sample: str | None, images: int | None) -> None:
+    """Targets are class indices: not negative, below a sample's class count, one per image."""
+    if not targets:
+        return
+    negative = [t for t in targets if t < 0]
+    if negative:
+        raise InputError(f"target {negative[0]} is negative: give class indices from 0")
+    if images is not None and len(targets) not in (1, images):
+        raise InputError(
+            f"{len(targets)} targets for {images} images: give one target for all images "
+            "or one per image"
+        )
+    if sample is not None:
+        from vizkit.samples import sample_metadata
+
+        classes = len(sample_metadata(sample).get("class_names") or [])
+        high = [t for t in targets if classes and t >= classes]
+        if high:
+            raise InputError(
+                f"target {high[0]} is out of range: sample {sample!r} has {classes} classes "
+                f"(0 to {classes - 1})"
+            )
+
+
 def _load(args: argparse.Namespace) -> Any:
     """Resolve ``--model``; a missing file is bad input (2), a refused one exit code 3."""
     from vizkit.report import resolve_model
 
-    spec = args.model
-    if not str(spec).startswith("sample:"):
-        _check_file(spec, "model file")
-    return resolve_model(spec, trust=args.trust)
+    _check_model(args.model)
+    return resolve_model(args.model, trust=args.trust)
 
 
 def _run_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -337,7 +402,10 @@ def _run_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
         _check_file(path, "image")
     if args.history:
         _check_file(args.history, "history file")
-    resolved = _load(args)
+    sample = _check_model(args.model)
+    _check_methods(args.methods or ())
+    _check_targets(args.targets, sample, None)  # the count is checked once images are read
+    resolved = _load(args)  # TensorFlow loads from here on
     path = build_report(
         resolved,
         args.images,
@@ -354,6 +422,7 @@ def _run_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
         title=args.title,
         progress=not args.quiet,
         command=[PROG, *argv],
+        expand_nested=args.expand_nested,
     )
     if not args.quiet:
         print(path)
@@ -366,7 +435,10 @@ def _run_explain(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     save_format_for(args.out)  # check the suffix before any model work
     _check_file(args.image, "image")
-    resolved = _load(args)
+    sample = _check_model(args.model)
+    _check_methods([args.method])
+    _check_targets(None if args.target is None else [args.target], sample, 1)
+    resolved = _load(args)  # TensorFlow loads from here on
     params = _parse_params(args.param)
     path = explain_figure(
         resolved,
@@ -401,7 +473,7 @@ def _run_summary(args: argparse.Namespace, argv: Sequence[str]) -> int:
     resolved = _load(args)
     from vizkit.summary import summarize
 
-    summary = summarize(resolved.model)
+    summary = summarize(resolved.model, expand_nested=args.expand_nested)
     if args.format == "csv":
         summary.to_frame().to_csv(sys.stdout, index=False)
     else:
@@ -410,12 +482,11 @@ def _run_summary(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _run_methods(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from vizkit.registry import available_methods, get_method
+    from vizkit.manifest import METHODS  # no TensorFlow: a static copy of the registry
 
-    for name in available_methods():
-        info = get_method(name)
+    for info in METHODS:
         layer = "  (uses a layer)" if info.needs_layer else ""
-        print(f"{name:<24} {info.label}{layer}")
+        print(f"{info.name:<24} {info.label}{layer}")
         if info.reference:
             print(f"{'':<24} {one_line(info.reference)}")
     return EXIT_OK

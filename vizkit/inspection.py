@@ -35,7 +35,7 @@ from vizkit.models import (
     rebuild,
     require_image_model,
 )
-from vizkit.results.inspection import FeatureMaps, FilterBank, UnitExamples
+from vizkit.results.inspection import FeatureMaps, FeatureMapSet, FilterBank, UnitExamples
 
 __all__ = ["conv_filters", "feature_maps", "top_activations", "CONV_TYPES"]
 
@@ -282,7 +282,7 @@ def feature_maps(
     batch_size: int = 32,
     keep_images: bool = True,
     value_range: tuple[float, float] | None = None,
-) -> FeatureMaps | dict[str, FeatureMaps]:
+) -> FeatureMaps | FeatureMapSet:
     """Activations of one or several layers for a batch of images, in one forward pass.
 
     Parameters
@@ -306,8 +306,10 @@ def feature_maps(
 
     Returns
     -------
-    FeatureMaps, or dict of path to FeatureMaps when ``layer`` is a list
+    FeatureMaps, or FeatureMapSet when ``layer`` is a list
         Activations ``(N, h, w, C)`` (spatial layers) or ``(N, C)`` (vector layers), float32.
+        A ``FeatureMapSet`` maps each layer path to its ``FeatureMaps`` (``result["conv1"]``,
+        ``result.items()``) and draws one row per layer with ``plot()``.
     """
     require_image_model(model, "feature maps")
     paths, many = _layer_paths(model, layer)
@@ -354,7 +356,7 @@ def feature_maps(
             origin=origin,
             stride=stride,
         )
-    return results if many else results[paths[0]]
+    return FeatureMapSet(tuple(results.values())) if many else results[paths[0]]
 
 
 # --------------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from vizkit.errors import InputError, VizkitError, one_line
 from vizkit.plotting.figures import figure_data_uri, new_figure, save_figure
 from vizkit.plotting.style import STYLE_DPI, style_names
 from vizkit.plotting.style import style as use_style
+from vizkit.progress import Progress, ProgressArg
 from vizkit.templates import html as tpl
 
 logger = logging.getLogger("vizkit.report")
@@ -250,7 +251,7 @@ class _Report:
     formats: tuple[str, ...]
     style: str
     seed: int
-    progress: Any  # tqdm bar or None
+    progress: Progress  # over the sections
     files: list[str] = dataclasses.field(default_factory=list)
     counter: int = 0
     last_tick: float = 0.0
@@ -284,16 +285,16 @@ class _Report:
 
     def tick(self, label: str, *, force: bool = True) -> None:
         """Show ``label`` next to the bar (throttled to a few redraws a second)."""
-        if self.progress is None:
+        if self.progress.bar is None:
             return
         now = time.monotonic()
         if force or now - self.last_tick >= 0.5:
-            self.progress.set_postfix_str(label, refresh=True)
+            self.progress.bar.set_postfix_str(label, refresh=True)
             self.last_tick = now
 
     def hook(self, label: str) -> Callable[[int, int], None] | bool:
         """A progress callback for long library calls (shows ``label done/total``)."""
-        if self.progress is None:
+        if self.progress.bar is None:
             return False
 
         def update(done: int, total: int) -> None:
@@ -316,8 +317,7 @@ def _section(report: _Report, sections: list[tpl.Section], sid: str) -> Iterator
         section.status = "failed"
         section.reason = _reason(error)
     sections.append(section)
-    if report.progress is not None:
-        report.progress.update(1)
+    report.progress.advance()
 
 
 def _attempt(section: tpl.Section, label: str, work: Callable[[], Any]) -> Any:
@@ -461,17 +461,29 @@ def _top_k_frame(preds: Any, index: int, class_names: Sequence[str], k: int) -> 
 # --------------------------------------------------------------------------------------------
 # Sections
 # --------------------------------------------------------------------------------------------
-def _summary_section(report: _Report, section: tpl.Section, model: Any) -> None:
+def _summary_section(
+    report: _Report, section: tpl.Section, model: Any, expand_nested: bool = False
+) -> None:
     from vizkit.summary import summarize
 
+    summary = summarize(model, expand_nested=expand_nested)
+    nested = [info.path for info in summary.layers if info.container]
     section.intro = (
         "Layers, output shapes, parameters, multiply-accumulates (MACs) and receptive fields."
     )
-    summary = summarize(model)
-    frame = summary.to_frame()
-    shown = [c for c in _SUMMARY_COLUMNS if c in frame.columns]
+    if nested and not expand_nested:
+        section.intro += (
+            f" Nested models ({', '.join(nested)}) are shown as one row and one box with their "
+            "totals (expand_nested=True or --expand-nested lists their layers; the CSV always "
+            "does)."
+        )
+    frame = summary.to_frame(expand_nested=True)  # the CSV lists every layer
     table = report.table(frame, "summary-layers", "Layers (all columns in the CSV).")
-    table.html = _frame_html(frame[shown].astype(object).where(frame[shown].notna(), None))
+    shown_frame = summary.to_frame()
+    shown = [c for c in _SUMMARY_COLUMNS if c in shown_frame.columns]
+    table.html = _frame_html(
+        shown_frame[shown].astype(object).where(shown_frame[shown].notna(), None)
+    )
     section.blocks.append(table)
     totals = summary.totals()
     section.blocks.append(
@@ -483,8 +495,9 @@ def _summary_section(report: _Report, section: tpl.Section, model: Any) -> None:
     )
 
     def architecture() -> None:
-        n = sum(1 for info in summary.layers if info.depth == 0)
-        fig = new_figure(min(4.0 + 0.9 * n, 14.0), 3.6, layout=None)
+        from vizkit.plotting.summary import architecture_size
+
+        fig = new_figure(*architecture_size(summary))
         summary.plot(ax=fig.add_subplot())
         section.blocks.append(
             report.figure(fig, "architecture", f"Architecture of {summary.name}.")
@@ -578,9 +591,15 @@ def _activation_max_section(
         class_names=list(class_names),
         value_range=value_range,
     )
-    fig = images.plot(cols=5 if len(units) > 6 else None)  # two rows of five for ten classes
+    fig = images.plot()  # rows of five: two rows for ten classes
     section.blocks.append(
-        report.figure(fig, "activation-maximization", "Activation maximization per class.")
+        report.figure(
+            fig,
+            "activation-maximization",
+            "Activation maximization per class: each image's title gives the class logit it "
+            "reaches, how far that is above the logit on uniform noise (in standard deviations "
+            "of the noise images' logits), and the class the model predicts for it.",
+        )
     )
     report.table(images.to_frame(), "activation-maximization")
 
@@ -651,12 +670,26 @@ def _images_section(
                 raise InputError("no attribution method succeeded")
             fig = comparison.plot(images=[i])
             group.blocks.append(
-                report.figure(fig, f"compare-{i:02d}-{name}", f"Method comparison for {name}.")
+                report.figure(fig, f"compare-{i:02d}-{name}", _comparison_caption(comparison, i))
             )
 
         _attempt(section, f"comparison for {name}", grid)
         section.blocks.append(group)
     return explanations
+
+
+def _comparison_caption(comparison: Any, index: int) -> str:
+    """Caption of one image's comparison grid: the predicted and the explained class."""
+    from vizkit.plotting.attribution import explained_text, predicted_text
+
+    first = comparison.explanations[0]
+    explained = sorted({explained_text(e, index) for e in comparison.explanations})
+    return (
+        f"Method comparison for {first.image_name(index)}: predicted "
+        f"{predicted_text(first, index)}; the maps explain {' / '.join(explained)} "
+        "(class and its probability). Gradient maps are shown alone, smooth maps (CAMs, "
+        "occlusion) over the image in grey; each method column has its own colour scale."
+    )
 
 
 def _evaluation_section(
@@ -690,8 +723,8 @@ def _evaluation_section(
             section.blocks.append(tpl.Note(f"{method}: {note}"))
     kinds = [k for k in ("deletion", "insertion") if result.curves(k)]
     if kinds:
-        fig = new_figure(3.6 * len(kinds), 2.8)
-        for ax, kind in zip(fig.subplots(1, len(kinds), squeeze=False)[0], kinds):
+        fig = new_figure(6.4, 2.9 * len(kinds))
+        for ax, kind in zip(fig.subplots(len(kinds), 1, squeeze=False)[:, 0], kinds):
             result.plot(ax=ax, kind=kind)
         section.blocks.append(
             report.figure(fig, "deletion-insertion", "Deletion and insertion curves per method.")
@@ -772,6 +805,7 @@ def _settings(
     history_source: str,
     command: Sequence[str] | None,
     images_given: Any,
+    expand_nested: bool = False,
 ) -> dict[str, Any]:
     model = resolved.model
     input_info: dict[str, Any] | None = None
@@ -797,6 +831,7 @@ def _settings(
             parts += ["--targets", ",".join(str(t) for t in np.atleast_1d(targets))]
         parts += ["--formats", ",".join(formats), "--style", style, "--seed", str(seed)]
         parts += ["--max-images", str(max_images), "--max-classes", str(max_classes)]
+        parts += ["--expand-nested"] if expand_nested else []
         parts += ["--out", "REPORT_DIR"]
         command_line = " ".join(_quote(a) for a in parts)
     else:
@@ -827,6 +862,7 @@ def _settings(
             "top_k": top_k,
             "metrics": None if metrics is None else list(metrics),
             "history": history_source,
+            "expand_nested": bool(expand_nested),
             "max_steps_env": os.environ.get("VIZKIT_MAX_STEPS"),
         },
         "versions": package_versions(),
@@ -871,8 +907,9 @@ def build_report(
     metrics: Sequence[str] | None = None,
     title: str | None = None,
     trust: bool = False,
-    progress: bool | None = None,
+    progress: ProgressArg = None,
     command: Sequence[str] | None = None,
+    expand_nested: bool = False,
 ) -> Path:
     """Write a report on ``model`` (and ``inputs``) into ``out_dir``; return the HTML path.
 
@@ -907,10 +944,14 @@ def build_report(
     title : str, optional
     trust : bool
         Allow model files that run code when loaded. Only for files you trust.
-    progress : bool, optional
-        Progress bar on stderr; None shows it only on a terminal.
+    progress : None, bool or callable
+        Progress over the sections (see :mod:`vizkit.progress`): None shows a bar in
+        notebooks, True also on a terminal (stderr); a callable gets ``(done, total)``.
     command : sequence of str, optional
         The command line that made this report (the CLI passes it), recorded for reproduction.
+    expand_nested : bool
+        List the layers inside nested models in the summary table and diagram (default: one
+        row and one box per nested model, as Keras's ``summary()``; the CSV lists every layer).
 
     Returns
     -------
@@ -976,26 +1017,17 @@ def build_report(
         history_source=history_source,
         command=command,
         images_given=inputs,
+        expand_nested=bool(expand_nested),
     )
 
-    from tqdm.auto import tqdm
-
-    bar = tqdm(
-        total=len(SECTIONS),
-        desc="vizkit report",
-        unit="section",
-        file=sys.stderr,
-        disable=None if progress is None else not progress,
-        leave=False,
-        dynamic_ncols=True,
-    )
-    report = _Report(out, chosen_formats, style, int(seed), None if bar.disable else bar)
+    bar = Progress(progress, len(SECTIONS), desc="vizkit report", unit="section")
+    report = _Report(out, chosen_formats, style, int(seed), bar)
     sections: list[tpl.Section] = []
     cam_layer = None
     explanations: dict[str, Any] = {}
     try:
         with _section(report, sections, "summary") as section:
-            _summary_section(report, section, model)
+            _summary_section(report, section, model, bool(expand_nested))
         with _section(report, sections, "training") as section:
             _training_section(report, section, history_data, history_source)
         with _section(report, sections, "filters") as section:
@@ -1065,15 +1097,16 @@ def explain_figure(
     target: int | None = None,
     layer: str | int | None = None,
     params: dict[str, Any] | None = None,
-    kind: str = "overlay",
+    kind: str = "auto",
     style: str = "paper",
     seed: int = 0,
     trust: bool = False,
 ) -> Path:
     """Explain one image with one method and save the figure to ``out`` (.png/.pdf/.svg).
 
-    The figure shows the input and the map (``kind``: ``"overlay"``, ``"heatmap"`` or
-    ``"masked"``), titled with the method and the explained class.
+    The figure shows the input and the map (``kind``: ``"auto"``, ``"overlay"``,
+    ``"heatmap"`` or ``"masked"``) with its colour bar; the input is titled with the predicted
+    and the explained class and their probabilities, and a legend says what the colours mean.
     """
     import vizkit
     from vizkit.inputs import load_images
@@ -1088,6 +1121,11 @@ def explain_figure(
     if layer is not None:
         layer = get_layer(model, layer)[0]
     batch = load_images(image, model)[:1]
+    if resolved.sample is not None and not batch.class_names:  # name the classes in titles
+        from vizkit.models import head_info
+
+        names = _class_names(resolved, batch, head_info(model).num_classes)
+        batch = dataclasses.replace(batch, class_names=tuple(names))
     explanation = vizkit.explain(
         model,
         batch,
@@ -1099,7 +1137,7 @@ def explain_figure(
     out = Path(out)
     with use_style(style):
         # the same grid as the report's comparisons: the input, then the map
-        fig = vizkit.compare([explanation]).plot(images=[0], kind=kind)
+        fig = vizkit.compare([explanation]).plot(images=[0], kind=kind, panel_size=2.8)
         written = save_figure(fig, out.with_suffix(""), [fmt], dpi=STYLE_DPI[style])
     return written[fmt]
 

@@ -174,14 +174,19 @@ def layer_macs(
 # --------------------------------------------------------------------------------------------
 # summarize
 # --------------------------------------------------------------------------------------------
-def summarize(model: Any) -> ModelSummary:
-    """Summarize ``model``: one row per layer (nested models expanded) plus totals.
+def summarize(model: Any, expand_nested: bool = False) -> ModelSummary:
+    """Summarize ``model``: one row per layer (nested models' layers included) plus totals.
 
     Parameters
     ----------
     model : keras.Model
         Sequential, Functional (nested models allowed) or subclassed (then shapes, MACs and
         receptive fields may be missing). Never modified.
+    expand_nested : bool
+        Whether the summary's table, text and diagram show the layers inside nested models
+        (True) or each nested model as one row with its totals (False, as Keras's
+        ``model.summary()``). Every layer is computed and kept in ``layers`` either way, and
+        each view takes ``expand_nested=`` to override.
 
     Returns
     -------
@@ -284,6 +289,7 @@ def summarize(model: Any) -> ModelSummary:
         non_trainable_params=total_params - trainable,
         total_macs=int(total),
         uncounted=tuple(r.path for r in rows if r.macs is None and not r.container) + uncounted_ops,
+        expand_nested=bool(expand_nested),
     )
 
 

@@ -44,8 +44,8 @@ def test_registry_metadata_is_complete():
                 assert p.choices and p.default in p.choices
             if p.type in (int, float):
                 assert p.min is not None and p.max is not None
-                if p.default is None:  # "automatic": only batch_size
-                    assert p.name == "batch_size"
+                if p.default is None:  # "automatic": the help says what None means
+                    assert "None" in p.help, (name, p.name)
                 else:
                     assert p.min <= p.default <= p.max
         assert info.needs_layer == (info.family in LAYER_FAMILIES)

@@ -13,7 +13,10 @@ import pkgutil
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from vizkit.methods.base import Method
+from vizkit.progress import Progress, ProgressArg
 from vizkit.registry import available_methods, get_method
 from vizkit.results.explanation import Comparison, Explanation
 
@@ -54,6 +57,7 @@ def explain(
     layer: str | int | None = None,
     *,
     output: int | str | None = None,
+    progress: ProgressArg = None,
     **params: Any,
 ) -> Explanation | Comparison:
     """Explain ``model``'s decision on ``inputs`` with one method (or several).
@@ -75,6 +79,9 @@ def explain(
         ``None`` uses the first of :func:`vizkit.candidate_layers`.
     output : int or str, optional
         Head of a multi-output model.
+    progress : None, bool or callable
+        Progress over methods and batches of images (see :mod:`vizkit.progress`): None shows a
+        bar in notebooks for long calls; a callable gets ``(done, total)``.
     **params
         The method's hyperparameters (``score``, ``batch_size``, ``samples``, ...). With a list
         of methods, each gets the parameters it knows.
@@ -84,7 +91,8 @@ def explain(
     Explanation, or Comparison for a list of methods
     """
     if isinstance(method, str):
-        return create(model, method, layer=layer, output=output, **params).explain(inputs, targets)
+        explainer = create(model, method, layer=layer, output=output, **params)
+        return explainer.explain(inputs, targets, progress=progress)
     names = list(method)
     if not names:
         from vizkit.errors import InputError
@@ -98,13 +106,18 @@ def explain(
     from vizkit.inputs import as_batch
 
     batch = inputs if hasattr(inputs, "value_range") else as_batch(inputs, model)
-    results = []
+    explainers = []
     for name in names:
         known = {p.name for p in get_method(name).params}
         own = {k: v for k, v in params.items() if k in known}
-        results.append(
-            create(model, name, layer=layer, output=output, **own).explain(batch, targets)
-        )
+        explainers.append(create(model, name, layer=layer, output=output, **own))
+    steps = [-(-len(batch) // max(1, e.images_per_chunk())) for e in explainers]
+    results = []
+    with Progress(progress, sum(steps), desc="explain", unit="batch") as bar:
+        for explainer, offset in zip(explainers, np.cumsum([0, *steps[:-1]])):
+            bar.set_description(explainer.name)
+            hook = bar.child(int(offset)) if bar.active else False
+            results.append(explainer.explain(batch, targets, progress=hook))
     return Comparison(tuple(results))
 
 

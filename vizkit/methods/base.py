@@ -50,6 +50,7 @@ from vizkit.models import (
     layer_output_shape,
     spatial_layer_paths,
 )
+from vizkit.progress import Progress, ProgressArg
 from vizkit.registry import Param, get_method
 from vizkit.results.explanation import Explanation, FrozenParams
 from vizkit.scoring import TOP_K, Scoring
@@ -202,7 +203,9 @@ class Method(PreparedGraphs):
         raise NotImplementedError
 
     # -- public ----------------------------------------------------------------------------
-    def explain(self, inputs: Any, targets: Any = None) -> Explanation:
+    def explain(
+        self, inputs: Any, targets: Any = None, *, progress: ProgressArg = None
+    ) -> Explanation:
         """Attribution maps for ``inputs``.
 
         Parameters
@@ -213,6 +216,9 @@ class Method(PreparedGraphs):
             Class to explain per image; ``None`` explains the predicted class. A target object
             (:mod:`vizkit.targets`: ``UnitTarget``, ``RegionTarget``, or a callable
             ``fn(outputs) -> scores``) explains that score for every image.
+        progress : None, bool or callable
+            Progress over the batches of images (see :mod:`vizkit.progress`): None shows a bar
+            in notebooks when there is more than one batch; a callable gets ``(done, total)``.
 
         Returns
         -------
@@ -234,25 +240,29 @@ class Method(PreparedGraphs):
         else:
             wanted = resolve_targets(targets, len(x), self.head.num_classes).astype(np.int32)
         try:
-            parts = self._chunks(x, wanted)
+            parts = self._chunks(x, wanted, progress)
         finally:
             self.scoring = base
         return self._explanation(inputs, x, parts, start, target)
 
-    def _chunks(self, x: np.ndarray, wanted: np.ndarray) -> list[Chunk]:
+    def _chunks(self, x: np.ndarray, wanted: np.ndarray, progress: ProgressArg) -> list[Chunk]:
         parts = []
-        for s in chunks(len(x), max(1, self.images_per_chunk())):
-            self._rows = s
-            chunk = self._attribute(x[s], wanted[s])
-            parts.append(
-                Chunk(
-                    maps=np.asarray(_numpy(chunk.maps), dtype=np.float32),
-                    out=_numpy(chunk.out),
-                    targets=_numpy(chunk.targets),
-                    scores=_numpy(chunk.scores),
-                    extras=chunk.extras,
+        rows = list(chunks(len(x), max(1, self.images_per_chunk())))
+        shown = progress if (len(rows) > 1 or progress is not None) else False
+        with Progress(shown, len(rows), desc=self.name, unit="batch") as bar:
+            for s in rows:
+                self._rows = s
+                chunk = self._attribute(x[s], wanted[s])
+                parts.append(
+                    Chunk(
+                        maps=np.asarray(_numpy(chunk.maps), dtype=np.float32),
+                        out=_numpy(chunk.out),
+                        targets=_numpy(chunk.targets),
+                        scores=_numpy(chunk.scores),
+                        extras=chunk.extras,
+                    )
                 )
-            )
+                bar.advance()
         return parts
 
     def _explanation(

@@ -13,6 +13,11 @@ materializes them. Never ``model.predict`` per image.
 
 Fill values: ``zero`` (0), ``mean`` (each image's per-channel mean) or ``blur`` (the same
 image under a Gaussian blur with sigma = patch_size / 2).
+
+The patch is sized to the image unless given: about 1/8 of the shorter side, with a stride of
+half that (:func:`default_patch`: 4/2 pixels on 28x28 digits, 8/4 on 64x64, 28/14 on 224x224).
+A patch as large as the image is refused: every patch would hide everything and the map would be
+constant.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from vizkit._tf import tf
+from vizkit.errors import InputError
 from vizkit.methods.base import (
     CHUNKS_IN_FLIGHT,
     TARGETS,
@@ -31,6 +37,12 @@ from vizkit.methods.base import (
     first_output,
 )
 from vizkit.registry import Param, register
+
+
+def default_patch(height: int, width: int) -> tuple[int, int]:
+    """Default ``(patch_size, stride)`` for an image: about 1/8 of the shorter side, and half."""
+    patch = max(1, int(min(int(height), int(width)) / 8 + 0.5))
+    return patch, max(1, patch // 2)
 
 
 def patch_starts(size: int, patch: int, stride: int) -> list[int]:
@@ -71,9 +83,9 @@ class Occlusion(Method):
         Param(
             "patch_size",
             int,
-            8,
+            None,
             label="Patch size",
-            help="Side of the square patch, pixels",
+            help="Side of the square patch, pixels; None: about 1/8 of the image's shorter side",
             min=1,
             max=512,
             step=1,
@@ -81,9 +93,9 @@ class Occlusion(Method):
         Param(
             "stride",
             int,
-            4,
+            None,
             label="Stride",
-            help="Step between patches, pixels",
+            help="Step between patches, pixels; None: half the patch size",
             min=1,
             max=512,
             step=1,
@@ -98,6 +110,27 @@ class Occlusion(Method):
         ),
         *common_params(score="probability"),
     )
+
+    def __init__(self, model: Any, **kwargs: Any) -> None:
+        super().__init__(model, **kwargs)
+        self._asked = (self.params["patch_size"], self.params["stride"])
+        height, width = self._sig.shape[1:3]
+        if height is not None and width is not None:  # known input size: fix the defaults now
+            self.params.update(self._patch(int(height), int(width)))
+
+    def _patch(self, height: int, width: int) -> dict[str, int]:
+        """``patch_size`` and ``stride`` for ``height`` x ``width`` images (defaults filled in,
+        a patch covering the image refused)."""
+        auto_patch, _ = default_patch(height, width)
+        patch = self._asked[0] or auto_patch
+        stride = self._asked[1] or max(1, patch // 2)
+        if patch >= min(height, width):
+            raise InputError(
+                f"occlusion: patch_size={patch} is as large as the {height}x{width} image, so "
+                f"every patch hides all of it and the map is constant: use a patch smaller than "
+                f"{min(height, width)} pixels (the default for this size is {auto_patch})"
+            )
+        return {"patch_size": int(patch), "stride": int(stride)}
 
     def fills(self, x: np.ndarray) -> np.ndarray:
         kind = self.params["fill"]
@@ -175,6 +208,7 @@ class Occlusion(Method):
     def _attribute(self, x: np.ndarray, targets: np.ndarray) -> Chunk:
         out, targets, base = self.forward(x, targets)
         n, height, width = x.shape[:3]
+        self.params.update(self._patch(height, width))
         patch, stride = self.params["patch_size"], self.params["stride"]
         tops, lefts = patch_starts(height, patch, stride), patch_starts(width, patch, stride)
         grid_top, grid_left = np.meshgrid(tops, lefts, indexing="ij")

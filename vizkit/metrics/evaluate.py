@@ -15,6 +15,7 @@ from vizkit.metrics.faithfulness import deletion, insertion
 from vizkit.metrics.health import map_health
 from vizkit.metrics.localization import boxes_to_masks, pointing_game, relevance_mass
 from vizkit.metrics.sanity import cascading_randomization, data_randomization, predicted_targets
+from vizkit.progress import Progress, ProgressArg
 from vizkit.results.metrics import EvaluationResult
 
 #: Metric names :func:`evaluate` accepts, in table order.
@@ -137,6 +138,7 @@ def run_evaluation(
     epochs: int = 5,
     batch_size: int | None = None,
     seed: int = 0,
+    progress: ProgressArg = None,
 ) -> EvaluationResult:
     """Run every metric on every method's maps; see :func:`evaluate` for the parameters.
 
@@ -158,10 +160,13 @@ def run_evaluation(
     targets = predicted_targets(model, x, targets)  # every method explains the same classes
     results: dict[str, dict[str, Any]] = {}
     seconds: dict[str, float] = {}
+    bar = Progress(progress, len(specs) * (1 + len(chosen)), desc="evaluate", unit="step")
     for name, how, method_params in specs:
+        bar.set_description(name)
         start = time.perf_counter()
         explanation = _maps_for(model, inputs, x, how, targets, method_params)
         seconds[name] = time.perf_counter() - start
+        bar.advance()
         maps = as_maps(explanation, n=n, size=(height, width))
         found = getattr(explanation, "targets", None) if is_explanation(explanation) else None
         method_targets = targets if found is None else np.asarray(found)
@@ -215,7 +220,9 @@ def run_evaluation(
                         **rerun_params,
                     )
                 row[metric] = result.replace(method=name)
+            bar.advance()
         results[name] = row
+    bar.close()  # an exception leaves it to tqdm's own clean-up
     return EvaluationResult(
         methods=tuple(name for name, _, _ in specs),
         metrics=tuple(chosen),
@@ -264,6 +271,9 @@ def evaluate(
     train : (images, labels), optional
         For ``data_randomization``; ``epochs`` sets its training length.
     batch_size, seed
+    progress : None, bool or callable
+        Progress over methods and metrics (see :mod:`vizkit.progress`): None shows a bar in
+        notebooks; a callable gets ``(done, total)``.
 
     Returns
     -------

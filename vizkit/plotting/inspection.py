@@ -1,4 +1,5 @@
-"""Drawing filters, feature maps, unit pages and activation-maximization images.
+"""Drawing filters and feature maps, and the grid helpers the other inspection plots share
+(unit pages and activation maximization are in :mod:`vizkit.plotting.units`).
 
 Every function takes the result and an optional ``matplotlib.figure.Figure`` (a new pyplot-free
 figure when None), draws on it and returns it. Colour scaling happens here, never in the results:
@@ -17,12 +18,13 @@ import numpy as np
 from vizkit.errors import InputError
 from vizkit.plotting.figures import new_figure
 from vizkit.plotting.style import DIVERGING_CMAP, SEQUENTIAL_CMAP
+from vizkit.plotting.text import fit
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from vizkit.results.inspection import ActivationImages, FeatureMaps, FilterBank, UnitExamples
+    from vizkit.results.inspection import FeatureMaps, FeatureMapSet, FilterBank
 
 FILTER_MODES = ("auto", "rgb", "channels", "mean")
 FILTER_SCALES = ("shared", "filter")
@@ -46,6 +48,11 @@ def _figure(fig: Figure | None, width: float, height: float) -> Figure:
     if fig is not None:
         return fig
     return new_figure(min(max(width, 3.0), 18.0), min(max(height, 2.0), 24.0))
+
+
+def _suptitle(fig: Figure, text: str, fontsize: float = 10.0) -> None:
+    """A figure title wrapped to the figure's width."""
+    fig.suptitle(fit(text, fig.get_figwidth() - 0.3, fontsize), fontsize=fontsize)
 
 
 def _clean(ax: Axes) -> None:
@@ -175,7 +182,7 @@ def plot_filter_bank(
     how = {"rgb": "RGB", "channels": "filter x input channels", "mean": "mean over inputs"}[mode]
     order = "sorted by L2 norm" if bank.order == "norm" else "as stored"
     shown = f"{count} of {bank.total_filters}" if bank.total_filters > count else f"{count}"
-    fig.suptitle(f"{bank.layer} ({bank.layer_type}): {shown} filters, {how}, {order}")
+    _suptitle(fig, f"{bank.layer} ({bank.layer_type}): {shown} filters, {how}, {order}")
     if colorbar and mappable is not None:
         bar = fig.colorbar(mappable, ax=axes, shrink=0.8)
         bar.set_label("weight" if scale == "shared" else "weight / max |weight| per filter")
@@ -220,6 +227,8 @@ def plot_feature_maps(
     alpha : float
         Opacity of the map in overlays.
     cols : int, optional
+
+    (About 100 lines with this documentation: one pass over the panels it draws.)
     """
     if order not in MAP_ORDERS:
         raise InputError(f"order {order!r} is not one of {', '.join(MAP_ORDERS)}")
@@ -243,34 +252,33 @@ def plot_feature_maps(
     name = maps.names[index] if index < len(maps.names) else f"image {index}"
 
     if not maps.spatial:  # dense units: a bar chart of the chosen units
-        fig = _figure(fig, 6.0, 3.0)
-        ax = fig.add_subplot()
-        ax.bar(np.arange(len(chosen)), acts[chosen])
-        ax.set_xticks(np.arange(len(chosen)), [str(int(c)) for c in chosen], fontsize=7)
-        ax.set_xlabel("unit")
-        ax.set_ylabel("activation")
-        ax.set_title(f"{maps.layer}: {len(chosen)} of {maps.channels} units, {name}")
-        return fig
+        return _unit_bars(maps, acts, chosen, name, fig)
 
+    image = maps.images[index] if maps.images is not None else None
+    if overlay and image is None:
+        raise InputError("overlay=True needs the input images: compute with keep_images=True")
     count = len(chosen)
+    panels = count + (1 if image is not None else 0)
     if cols is None:
-        cols = max(1, math.ceil(math.sqrt(count)))
-    rows = math.ceil(count / cols)
-    fig = _figure(fig, cols * 1.5 + 0.3, rows * 1.5 + 0.6)
-    axes = _grid(fig, count, cols)
+        cols = max(1, math.ceil(math.sqrt(panels)))
+    rows = math.ceil(panels / cols)
+    fig = _figure(fig, cols * 1.5 + 1.0, rows * 1.55 + 0.8)
+    axes = _grid(fig, panels, cols)
+    if image is not None:  # the input first, so the maps can be read against it
+        show_image(axes[0], image)
+        axes[0].set_title(fit(f"input: {name}", 1.4, 8), fontsize=8)
+        _clean(axes[0])
+        axes = axes[1:]
     selected = acts[..., chosen]
     lo_all, hi_all = float(selected.min()), float(selected.max())
-    image = None
-    if overlay:
-        if maps.images is None:
-            raise InputError("overlay=True needs the input images: compute with keep_images=True")
-        image = maps.images[index]
+    if hi_all <= lo_all:
+        hi_all = lo_all + 1e-6
     for ax, c in zip(axes, chosen):
         plane = acts[..., c]
         lo, hi = (lo_all, hi_all) if scale == "shared" else (float(plane.min()), float(plane.max()))
         if hi <= lo:
             hi = lo + 1e-6
-        if image is not None:
+        if overlay:
             show_image(ax, image)
             height, width = image.shape[:2]
             ax.imshow(
@@ -288,10 +296,115 @@ def plot_feature_maps(
             ax.imshow(plane, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
         ax.set_title(f"ch {int(c)}", fontsize=8)
         _clean(ax)
+    _activation_colorbar(fig, axes, cmap, scale, lo_all, hi_all)
     how = {"mean": "highest mean", "max": "highest max", "index": "by number"}[order]
     what = f"{count} of {maps.channels} channels" + ("" if channels is not None else f", {how}")
     size = "x".join(str(d) for d in acts.shape[:2])
-    fig.suptitle(f"{maps.layer} ({size}): {what}, {name}")
+    ranges = "one colour range" if scale == "shared" else "each channel on its own colour range"
+    _suptitle(fig, f"{maps.layer} ({size}): {what}, {name}; {ranges}")
+    return fig
+
+
+def _unit_bars(
+    maps: FeatureMaps, acts: np.ndarray, chosen: np.ndarray, name: str, fig: Figure | None
+) -> Figure:
+    """Dense units: a bar chart of the chosen units' activations."""
+    fig = _figure(fig, 6.0, 3.0)
+    ax = fig.add_subplot()
+    ax.bar(np.arange(len(chosen)), acts[chosen])
+    every = max(1, math.ceil(len(chosen) / 24))  # at most 24 labels: no collisions
+    ticks = np.arange(0, len(chosen), every)
+    ax.set_xticks(ticks, [str(int(chosen[i])) for i in ticks], fontsize=7)
+    ax.set_xlabel("unit")
+    ax.set_ylabel("activation")
+    ax.set_title(fit(f"{maps.layer}: {len(chosen)} of {maps.channels} units, {name}", 5.5, 10))
+    return fig
+
+
+def _activation_colorbar(
+    fig: Figure, axes: list[Axes], cmap: str, scale: str, lo: float, hi: float
+) -> Any:
+    """One colour bar for a feature-map grid: activation values when the scale is shared,
+    otherwise "each channel's own min to max"."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    if not axes:
+        return None
+    shared = scale == "shared"
+    norm = Normalize(lo, hi) if shared else Normalize(0.0, 1.0)
+    bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes, shrink=0.8, aspect=25)
+    if shared:
+        bar.set_label("activation", fontsize=8)
+    else:  # the titles say "each channel on its own range"
+        bar.set_ticks([0.0, 1.0])
+        bar.set_ticklabels(["min", "max"])
+    bar.ax.tick_params(labelsize=7)
+    return bar
+
+
+def plot_feature_map_set(
+    maps: FeatureMapSet,
+    index: int = 0,
+    fig: Figure | None = None,
+    *,
+    top_k: int = 6,
+    order: str = "mean",
+    cmap: str = SEQUENTIAL_CMAP,
+) -> Figure:
+    """One row per layer: image ``index``, then the layer's ``top_k`` channels in ``order``,
+    each row with a colour bar (each channel on its own range) and a title naming the layer and
+    its size. Dense layers show a bar chart of their top units."""
+    if order not in MAP_ORDERS:
+        raise InputError(f"order {order!r} is not one of {', '.join(MAP_ORDERS)}")
+    layers = list(maps.maps)
+    if not layers:
+        raise InputError("no layers to plot")
+    first = layers[0]
+    if not -len(first) <= index < len(first):
+        raise InputError(f"image index {index} is out of range: there are {len(first)} images")
+    image = first.images[index] if first.images is not None else None
+    k = max(1, int(top_k))
+    cols = k + (1 if image is not None else 0)
+    fig = _figure(fig, cols * 1.45 + 1.2, len(layers) * 1.75 + 0.7)
+    subfigs = fig.subfigures(len(layers), 1, squeeze=False)[:, 0]
+    for sub, fm in zip(subfigs, layers):
+        acts = np.asarray(fm.activations[index], dtype=np.float32)
+        size = "x".join(str(d) for d in acts.shape[:-1])
+        label = f"{fm.layer} ({size}, {fm.channels} channels)"
+        if not fm.spatial:
+            ax = sub.add_subplot()
+            chosen = fm.order_channels(index, order)[:k]
+            ax.bar(np.arange(len(chosen)), acts[chosen])
+            ax.set_xticks(np.arange(len(chosen)), [str(int(c)) for c in chosen], fontsize=7)
+            ax.set_ylabel("activation", fontsize=8)
+            ax.set_title(fit(f"{fm.layer}: top {len(chosen)} units", 5.0, 9), fontsize=9)
+            continue
+        chosen = fm.order_channels(index, order)[:k]
+        axes = sub.subplots(1, cols, squeeze=False)[0].tolist()
+        if image is not None:
+            show_image(axes[0], image)
+            axes[0].set_title("input", fontsize=8)
+            _clean(axes[0])
+            axes = axes[1:]
+        for ax, c in zip(axes, chosen):
+            plane = acts[..., c]
+            lo, hi = float(plane.min()), float(plane.max())
+            ax.imshow(plane, cmap=cmap, vmin=lo, vmax=hi if hi > lo else lo + 1e-6)
+            ax.set_title(f"ch {int(c)}", fontsize=8)
+        for ax in axes:
+            _clean(ax)
+        for ax in axes[len(chosen) :]:
+            ax.set_visible(False)
+        _activation_colorbar(sub, axes[: len(chosen)], cmap, "channel", 0.0, 1.0)
+        sub.suptitle(fit(label, fig.get_figwidth() - 0.3, 9), fontsize=9)
+    name = first.names[index] if index < len(first.names) else f"image {index}"
+    how = {"mean": "highest mean", "max": "highest max", "index": "lowest number"}[order]
+    _suptitle(
+        fig,
+        f"Feature maps of {len(layers)} layers for {name}: channels with the {how} activation, "
+        "each on its own colour range",
+    )
     return fig
 
 
@@ -307,150 +420,3 @@ def _extent(
     left, right = c0 - sc / 2, c0 + (cols - 1) * sc + sc / 2
     top, bottom = r0 - sr / 2, r0 + (rows - 1) * sr + sr / 2
     return (left, right, bottom, top)
-
-
-# --------------------------------------------------------------------------------------------
-# Unit pages
-# --------------------------------------------------------------------------------------------
-def plot_unit_examples(
-    examples: UnitExamples,
-    fig: Figure | None = None,
-    *,
-    max_examples: int | None = None,
-    patches: bool = True,
-) -> Figure:
-    """One row per unit: maximization image, filter weights, then the top examples.
-
-    Columns: ``"maximization"`` (when computed), ``"filter"`` (convolutional layers), then up
-    to ``max_examples`` examples, best first, each titled with its activation. ``patches=True``
-    shows receptive-field crops for channels; False shows whole images with the field boxed.
-    """
-    from matplotlib.patches import Rectangle
-
-    k = examples.k if max_examples is None else max(1, min(int(max_examples), examples.k))
-    has_max = examples.maximization is not None
-    has_filter = examples.filters is not None
-    lead = int(has_max) + int(has_filter)
-    cols = lead + k
-    units = len(examples)
-    fig = _figure(fig, cols * 1.3 + 0.8, units * 1.4 + 0.7)
-    if units == 0:
-        return fig
-    axes = fig.subplots(units, cols, squeeze=False)
-    use_patches = patches and examples.patches is not None
-    max_lookup: dict[int, int] = {}
-    if has_max:
-        max_lookup = {int(u): i for i, u in enumerate(examples.maximization.units)}
-    filt_lookup: dict[int, int] = {}
-    if has_filter:
-        filt_lookup = {int(u): i for i, u in enumerate(examples.filters.indices)}
-    filt_limit = _limit(np.asarray(examples.filters.kernels)) if has_filter else 1.0
-    noun = "channel" if examples.kind == "channel" else "unit"
-    for row, unit in enumerate(examples.units):
-        col = 0
-        if has_max:
-            ax = axes[row, col]
-            i = max_lookup.get(int(unit))
-            if i is not None:
-                show_image(ax, examples.maximization.display[i])
-                ax.set_title(f"{examples.maximization.activation[i]:.3g}", fontsize=7)
-            _clean(ax)
-            col += 1
-        if has_filter:
-            ax = axes[row, col]
-            i = filt_lookup.get(int(unit))
-            if i is not None:
-                kernel = np.asarray(examples.filters.kernels[i], dtype=np.float32)
-                if examples.filters.rgb:
-                    ax.imshow(np.clip(0.5 + kernel / (2 * filt_limit), 0, 1))
-                else:  # one input channel as is; several averaged
-                    tile = kernel.mean(axis=-1)
-                    limit = _limit(tile)
-                    ax.imshow(tile, cmap=DIVERGING_CMAP, vmin=-limit, vmax=limit)
-            _clean(ax)
-            col += 1
-        for r in range(k):
-            ax = axes[row, col + r]
-            _clean(ax)
-            if examples.sample_indices[row, r] < 0:
-                continue
-            if use_patches:
-                show_image(ax, examples.patches[row, r])
-            else:
-                show_image(ax, examples.images[examples.image_ids[row, r]])
-                if examples.boxes is not None:
-                    top, left, bottom, right = examples.boxes[row, r]
-                    ax.add_patch(
-                        Rectangle(
-                            (left - 0.5, top - 0.5),
-                            right - left + 1,
-                            bottom - top + 1,
-                            fill=False,
-                            edgecolor="#E69F00",
-                            linewidth=1.2,
-                        )
-                    )
-            ax.set_title(f"{examples.scores[row, r]:.3g}", fontsize=7)
-        axes[row, 0].set_ylabel(f"{noun} {int(unit)}", fontsize=8)
-    filter_header = "filter"
-    if has_filter and not examples.filters.rgb and examples.filters.kernels.shape[-1] > 1:
-        filter_header = f"filter (mean of {examples.filters.kernels.shape[-1]} inputs)"
-    headers = (["maximization"] if has_max else []) + ([filter_header] if has_filter else [])
-    for col, header in enumerate(headers):
-        title = axes[0, col].get_title()
-        axes[0, col].set_title(header + (f"\n{title}" if title else ""), fontsize=8)
-    what = "receptive-field patches" if use_patches else "images"
-    fig.suptitle(f"{examples.layer}: top {k} {what} of {examples.searched} searched, per {noun}")
-    return fig
-
-
-# --------------------------------------------------------------------------------------------
-# Activation maximization
-# --------------------------------------------------------------------------------------------
-def plot_activation_images(
-    images: ActivationImages,
-    fig: Figure | None = None,
-    *,
-    cols: int | None = None,
-    title: str | None = None,
-) -> Figure:
-    """A grid of the synthesized images titled with label, achieved activation and prediction."""
-    count = len(images)
-    if cols is None:
-        cols = count if count <= 10 else min(8, math.ceil(math.sqrt(count * 1.5)))
-        cols = max(cols, 1)
-    rows = math.ceil(max(count, 1) / cols)
-    fig = _figure(fig, cols * 1.6 + 0.3, rows * 1.8 + 0.6)
-    if count == 0:
-        return fig
-    axes = _grid(fig, count, cols)
-    display = images.display
-    for i, ax in enumerate(axes):
-        show_image(ax, display[i], interpolation="bilinear")
-        text = f"{images.labels[i]}\n{images.activation[i]:.3g}"
-        if images.predicted is not None and images.kind == "class":
-            text += f" (pred {int(images.predicted[i])})"
-        ax.set_title(text, fontsize=8)
-        _clean(ax)
-    if title is None:
-        what = {"mean": "channel mean", "center": "centre neuron", "value": "value"}.get(
-            images.objective, images.objective
-        )
-        target = "logit" if images.kind == "class" else what
-        title = f"Activation maximization: {images.layer} ({target}, {images.steps} steps)"
-    fig.suptitle(title)
-    return fig
-
-
-def plot_activation_history(images: ActivationImages, ax: Axes) -> Axes:
-    """The objective per step for each target on ``ax``."""
-    history = np.asarray(images.score_history)
-    steps = np.arange(1, len(history) + 1)
-    for i in range(history.shape[1] if history.ndim == 2 else 0):
-        ax.plot(steps, history[:, i], linewidth=1.0, label=images.labels[i])
-    ax.set_xlabel("step")
-    ax.set_ylabel("objective (augmented image)")
-    ax.set_title(f"{images.layer}: optimization history")
-    if history.ndim == 2 and history.shape[1] <= 10:
-        ax.legend(fontsize=7)
-    return ax

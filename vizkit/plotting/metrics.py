@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from vizkit.errors import InputError
+from vizkit.plotting.text import fit
 
 #: Colour of warnings drawn on plots (flagged sanity checks, unhealthy maps).
 WARNING_COLOR = "#D55E00"
@@ -22,7 +23,22 @@ def _axes(ax: Any) -> Any:
         return ax
     import matplotlib.pyplot as plt
 
-    return plt.figure().add_subplot()
+    return plt.figure(figsize=(6.4, 4.8), layout="constrained").add_subplot()
+
+
+def _legend(ax: Any) -> Any:
+    """The legend beside the axes (never over the curves), entries wrapped to 1.9 inches."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return None
+    return ax.legend(
+        handles,
+        [fit(label, 1.9, 8) for label in labels],
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        fontsize=8,
+        frameon=False,
+    )
 
 
 def _figure(fig: Any, width: float, height: float) -> Any:
@@ -33,12 +49,24 @@ def _figure(fig: Any, width: float, height: float) -> Any:
     return plt.figure(figsize=(width, height), layout="constrained")
 
 
-def _band(ax: Any, x: np.ndarray, values: np.ndarray, label: str, **style: Any) -> Any:
+def _band(
+    ax: Any,
+    x: np.ndarray,
+    values: np.ndarray,
+    label: str,
+    limits: tuple[float, float] | None = None,
+    **style: Any,
+) -> Any:
+    """Mean line and a one-standard-deviation band, the band clipped to ``limits`` (a
+    probability cannot leave [0, 1], so neither may its band)."""
     mean = np.nanmean(values, axis=0)
     (line,) = ax.plot(x, mean, label=label, **style)
     if len(values) > 1:
         std = np.nanstd(values, axis=0)
-        ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.15, lw=0)
+        low, high = mean - std, mean + std
+        if limits is not None:
+            low, high = np.clip(low, *limits), np.clip(high, *limits)
+        ax.fill_between(x, low, high, color=line.get_color(), alpha=0.15, lw=0)
     return line
 
 
@@ -52,7 +80,8 @@ def plot_perturbation_curve(
     if per_image:
         for row in curve.scores:
             ax.plot(x, row, color="0.7", lw=0.6, alpha=0.6)
-    line = _band(ax, x, np.asarray(curve.scores), f"{name} (AUC {curve.mean_auc:.3f})")
+    limits = (0.0, 1.0) if curve.score == "probability" else None
+    line = _band(ax, x, np.asarray(curve.scores), f"{name} (AUC {curve.mean_auc:.3f})", limits)
     if curve.baseline is not None:
         ax.plot(
             x,
@@ -63,7 +92,7 @@ def plot_perturbation_curve(
             label=f"random order (AUC {curve.mean_baseline_auc:.3f})",
         )
     _label_curve_axes(ax, curve)
-    ax.legend(loc="best")
+    _legend(ax)
     return ax
 
 
@@ -73,6 +102,8 @@ def _label_curve_axes(ax: Any, curve: Any) -> None:
     ax.set_xlabel(f"share of pixels {verb}")
     ax.set_ylabel(f"target {curve.score}")
     ax.set_xlim(0, 1)
+    if curve.score == "probability":
+        ax.set_ylim(-0.02, 1.02)
     ax.set_title(f"{curve.kind.capitalize()} ({better} area is better)")
 
 
@@ -103,7 +134,7 @@ def plot_curves(curves: Mapping[str, Any], ax: Any = None, *, baseline: bool = T
         )
         ax.plot(first.fractions, mean, ls="--", color="0.4", label=f"random order (AUC {auc:.3f})")
     _label_curve_axes(ax, first)
-    ax.legend(loc="best")
+    _legend(ax)
     return ax
 
 
@@ -132,7 +163,7 @@ def plot_localization(result: Any, ax: Any = None) -> Any:
         ax.set_title(f"Relevance mass: {result.mean:.2f} (chance {result.chance:.2f})")
     ax.set_ylim(0, 1.05)
     ax.set_xlabel("image")
-    ax.legend(loc="best")
+    _legend(ax)
     return ax
 
 
@@ -153,14 +184,16 @@ def plot_randomization(result: Any, ax: Any = None) -> Any:
         (result.ssim, "SSIM", "^"),
     ):
         series = np.concatenate([ones, np.asarray(values).T], axis=1)
-        _band(ax, x, series, name, marker=marker, ms=4)
+        _band(ax, x, series, name, (-1.0, 1.0), marker=marker, ms=4)
     ax.axhline(result.threshold, ls=":", color=WARNING_COLOR, lw=1)
     ax.axhline(-result.threshold, ls=":", color=WARNING_COLOR, lw=1)
     ax.axvline(result.check_index + 1, ls=":", color="0.5", lw=1)  # where the flag is decided
     ax.set_xticks(x)
-    ax.set_xticklabels(labels, rotation=45, ha="right")
+    # layer paths: the last name, wrapped, so the rotated labels leave room for the plot
+    short = [fit(str(label).rpartition("/")[2], 1.1, 8) for label in labels]
+    ax.set_xticklabels(short, rotation=45, ha="right", rotation_mode="anchor", fontsize=8)
     ax.set_ylim(min(-0.6, float(np.nanmin(result.spearman, initial=0.0)) - 0.05), 1.05)
-    ax.set_ylabel("similarity to original maps")
+    ax.set_ylabel("similarity to\noriginal maps")
     what = "cascading randomization" if result.kind == "cascading" else "label randomization"
     if result.flagged:
         ax.set_title(f"{result.method}: FAILS the sanity check", color=WARNING_COLOR)
@@ -174,7 +207,7 @@ def plot_randomization(result: Any, ax: Any = None) -> Any:
         )
     else:
         ax.set_title(f"{result.method}: {what}")
-    ax.legend(loc="best")
+    _legend(ax)
     return ax
 
 
@@ -189,13 +222,13 @@ def plot_randomization_maps(
         raise InputError(f"image {image} is out of range: {result.original_maps.shape[0]} maps")
     maps = [result.original_maps[image], *[m[image] for m in result.randomized_maps]]
     titles = ["original", *result.steps]
-    fig = _figure(fig, 1.6 * len(maps), 2.0)
+    fig = _figure(fig, 1.6 * len(maps), 2.3)
     axes = fig.subplots(1, len(maps), squeeze=False)[0]
     for ax, values, title in zip(axes, maps, titles):
         shown = np.abs(np.asarray(values, np.float64))
         top = shown.max()
         ax.imshow(shown / top if top > 0 else shown, cmap=cmap, vmin=0, vmax=1)
-        ax.set_title(title, fontsize="small")
+        ax.set_title(fit(str(title).rpartition("/")[2], 1.45, 8), fontsize=8)
         ax.set_axis_off()
     if result.flagged:
         fig.suptitle(

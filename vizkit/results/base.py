@@ -27,7 +27,28 @@ class Result:
 
     ``__post_init__`` freezes every ``np.ndarray`` field, so results can be shared between the
     dashboard's cache, reports and notebooks without defensive copies.
+
+    Every result prints as one short line (arrays by shape and dtype, never their values) and
+    renders in notebooks through ``_repr_html_`` (see :mod:`vizkit.results.display`). A
+    subclass's own ``__repr__`` wins; otherwise the dataclass-generated one (which would dump
+    whole arrays) is replaced by the short one.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__repr__" not in cls.__dict__:  # @dataclass then keeps it (it never overwrites)
+            cls.__repr__ = Result.__repr__  # type: ignore[method-assign]
+
+    def __repr__(self) -> str:
+        from vizkit.results.display import short_repr
+
+        return short_repr(self)
+
+    def _repr_html_(self) -> str:
+        """A notebook view: the result's figure, table or thumbnails."""
+        from vizkit.results.display import result_html
+
+        return result_html(self)
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):

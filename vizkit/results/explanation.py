@@ -300,18 +300,22 @@ class Explanation(Result):
         index: int = 0,
         ax: Any = None,
         *,
-        kind: str = "overlay",
+        kind: str = "auto",
         cmap: str | None = None,
-        alpha: float = 0.5,
+        alpha: float = 0.85,
         clip_percentile: float | None = 99.5,
         absolute: bool | None = None,
         title: str | bool = True,
-        colorbar: bool = False,
+        colorbar: bool = True,
     ) -> Any:
         """Draw map ``index`` on ``ax`` (a new pyplot figure when None) and return the axes.
 
-        ``kind`` is ``"overlay"`` (map over the image), ``"heatmap"`` (map alone) or
-        ``"masked"`` (the image with low-attribution pixels dimmed).
+        ``kind`` is ``"overlay"`` (map over the photo in grey, each pixel as opaque as it is
+        strong, ``alpha`` at the strongest), ``"heatmap"`` (map alone), ``"masked"`` (the
+        image with low-attribution pixels dimmed) or ``"auto"`` (heatmap for pixel-level
+        gradient maps, overlay for smooth maps such as CAMs and occlusion). The title names the explained class and the
+        prediction with their probabilities; the colour bar reads in the map's units. See
+        :func:`vizkit.plotting.attribution.plot_explanation`.
         """
         from vizkit.plotting.attribution import plot_explanation
 
@@ -413,20 +417,28 @@ class Comparison(Result):
         fig: Any = None,
         *,
         images: Sequence[int] | None = None,
-        kind: str = "overlay",
-        shared_scale: bool = False,
+        kind: str = "auto",
+        shared_scale: bool | str | None = "panel",
         absolute: bool | None = None,
         clip_percentile: float | None = 99.5,
         cmap: str | None = None,
-        alpha: float = 0.5,
+        alpha: float = 0.85,
         panel_size: float = 2.2,
+        colorbar: bool = True,
+        legend: bool = True,
     ) -> Any:
         """A grid: one row per image, columns input + one per method; returns the figure.
 
-        ``fig`` is a matplotlib Figure to draw on (a new ``matplotlib.figure.Figure`` when
-        None). ``shared_scale`` puts every panel of a row on one colour scale.
+        ``fig`` is a matplotlib Figure to draw on (a new ``matplotlib.figure.Figure`` with
+        constrained layout when None). ``kind`` as in :meth:`Explanation.plot`, decided per
+        method for ``"auto"``. ``shared_scale``: ``"panel"`` (each panel its own
+        scale), ``"method"`` (one scale per method across images, colour bars in the map's
+        units; ``True`` means this) or ``"image"`` (per image, across the columns of one
+        method); different methods never share a scale. Each method column gets a colour bar
+        and the grid a legend of what the colours and the row titles mean. See
+        :func:`vizkit.plotting.comparison.plot_comparison`.
         """
-        from vizkit.plotting.attribution import plot_comparison
+        from vizkit.plotting.comparison import plot_comparison
 
         return plot_comparison(
             self,
@@ -439,4 +451,6 @@ class Comparison(Result):
             cmap=cmap,
             alpha=alpha,
             panel_size=panel_size,
+            colorbar=colorbar,
+            legend=legend,
         )

@@ -4,6 +4,8 @@ Numpy and pandas only (no TensorFlow). Each result keeps raw values; colour scal
 what is drawn and normalization are display options of ``plot``, which draws on a
 ``matplotlib.figure.Figure`` (a new one when ``fig`` is None) through
 :mod:`vizkit.plotting.inspection` and returns it.
+
+(Over 500 lines: five result types whose attribute documentation is most of it.)
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 
 from vizkit.results.base import Result
 
-__all__ = ["FilterBank", "FeatureMaps", "UnitExamples", "ActivationImages"]
+__all__ = ["FilterBank", "FeatureMaps", "FeatureMapSet", "UnitExamples", "ActivationImages"]
 
 
 def _frame(rows: list[dict[str, Any]], columns: list[str]) -> Any:
@@ -227,6 +229,80 @@ class FeatureMaps(Result):
         )
 
 
+@dataclasses.dataclass(frozen=True, repr=False)
+class FeatureMapSet(Result):
+    """Feature maps of several layers for the same images (what ``feature_maps`` returns for a
+    list of layers): a read-only mapping from layer path to :class:`FeatureMaps`, in the order
+    asked, with ``plot()`` (one row per layer) and ``to_frame()``.
+
+    Attributes
+    ----------
+    maps : tuple of FeatureMaps
+        One per layer.
+    """
+
+    maps: tuple[FeatureMaps, ...]
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "maps", tuple(self.maps))
+
+    @property
+    def layers(self) -> list[str]:
+        """The layer paths, in order."""
+        return [m.layer for m in self.maps]
+
+    def __len__(self) -> int:
+        return len(self.maps)
+
+    def __iter__(self) -> Any:
+        return iter(self.layers)
+
+    def __contains__(self, layer: object) -> bool:
+        return layer in self.layers
+
+    def __getitem__(self, key: str | int) -> FeatureMaps:
+        if isinstance(key, str):
+            for m in self.maps:
+                if m.layer == key:
+                    return m
+            raise KeyError(f"no feature maps for layer {key!r}: have {', '.join(self.layers)}")
+        return self.maps[key]
+
+    def keys(self) -> list[str]:
+        return self.layers
+
+    def values(self) -> list[FeatureMaps]:
+        return list(self.maps)
+
+    def items(self) -> list[tuple[str, FeatureMaps]]:
+        return [(m.layer, m) for m in self.maps]
+
+    def __repr__(self) -> str:
+        images = len(self.maps[0]) if self.maps else 0
+        return f"FeatureMapSet({self.layers}, {images} images)"
+
+    def to_frame(self) -> Any:
+        """Every layer's per-channel rows (see :meth:`FeatureMaps.to_frame`) with a ``layer``
+        column."""
+        import pandas as pd
+
+        frames = []
+        for m in self.maps:
+            frame = m.to_frame()
+            frame.insert(0, "layer", m.layer)
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True)
+
+    def plot(self, index: int = 0, fig: Any = None, **kwargs: Any) -> Any:
+        """One row per layer: the input, then the ``top_k`` (default 6) most active channels,
+        each row with its colour bar. Keyword arguments go to
+        :func:`vizkit.plotting.inspection.plot_feature_map_set`."""
+        from vizkit.plotting.inspection import plot_feature_map_set
+
+        return plot_feature_map_set(self, index=index, fig=fig, **kwargs)
+
+
 # --------------------------------------------------------------------------------------------
 # Dataset examples
 # --------------------------------------------------------------------------------------------
@@ -326,10 +402,10 @@ class UnitExamples(Result):
     def plot(self, fig: Any = None, **kwargs: Any) -> Any:
         """Draw one row per unit: its maximization image, its filter and its top examples.
 
-        Keyword arguments go to :func:`vizkit.plotting.inspection.plot_unit_examples`
+        Keyword arguments go to :func:`vizkit.plotting.units.plot_unit_examples`
         (``max_examples``, ``patches``).
         """
-        from vizkit.plotting.inspection import plot_unit_examples
+        from vizkit.plotting.units import plot_unit_examples
 
         return plot_unit_examples(self, fig=fig, **kwargs)
 
@@ -358,8 +434,11 @@ class ActivationImages(Result):
     activation : ndarray, shape (B,), float32
         The achieved objective on the final image (no augmentation).
     noise_activation, mean_activation : ndarray, shape (B,), float32
-        The objective on uniform random noise in ``value_range`` (mean over 16 noise images)
-        and on a mid-grey image, for comparison.
+        The objective on uniform random noise in ``value_range`` (mean over the noise images of
+        :func:`vizkit.activation_max.noise_images`) and on a mid-grey image, for comparison.
+    noise_spread : ndarray, shape (B,), float32, optional
+        Standard deviation of the objective over those noise images: the unit of
+        :attr:`gain_over_noise`.
     loss_history, score_history : ndarray, shape (steps, B), float32
         Loss (negated objective plus penalties) and objective (on the augmented image) per step.
     value_range : (float, float)
@@ -391,9 +470,27 @@ class ActivationImages(Result):
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
     backend: str = "vizkit"
     model_name: str = ""
+    noise_spread: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
+
+    @property
+    def above_noise(self) -> np.ndarray:
+        """Achieved objective minus its mean on noise, shape (B,): meaningful whatever the sign
+        of the noise baseline (a ratio is not when the baseline is negative or near zero)."""
+        return (self.activation - self.noise_activation).astype(np.float32)
+
+    @property
+    def gain_over_noise(self) -> np.ndarray:
+        """:attr:`above_noise` in units of the noise images' spread (a z-score), shape (B,);
+        NaN when the spread is unknown or zero."""
+        if self.noise_spread is None:
+            return np.full(len(self), np.nan, dtype=np.float32)
+        spread = np.asarray(self.noise_spread, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gain = np.where(spread > 0, self.above_noise / spread, np.nan)
+        return gain.astype(np.float32)
 
     @property
     def display(self) -> np.ndarray:
@@ -401,40 +498,45 @@ class ActivationImages(Result):
         return _to_display(self.images, self.value_range)
 
     def to_frame(self) -> Any:
-        """One row per target: achieved activation, on noise, on mid-grey, ratio, prediction."""
+        """One row per target: achieved activation, its mean and spread on noise, on mid-grey,
+        the gain over noise (``above_noise``, and ``gain_over_noise`` in noise spreads) and the
+        prediction."""
+        above, gain = self.above_noise, self.gain_over_noise
+        spread = self.noise_spread
         rows = []
         for i, unit in enumerate(self.units):
-            noise = float(self.noise_activation[i])
             rows.append(
                 {
                     "unit": int(unit),
                     "label": self.labels[i],
                     "activation": float(self.activation[i]),
-                    "noise": noise,
+                    "noise": float(self.noise_activation[i]),
+                    "noise_spread": np.nan if spread is None else float(spread[i]),
                     "mean_input": float(self.mean_activation[i]),
-                    "ratio_to_noise": float(self.activation[i]) / noise if noise else np.nan,
+                    "above_noise": float(above[i]),
+                    "gain_over_noise": float(gain[i]),
                     "predicted": None if self.predicted is None else int(self.predicted[i]),
                 }
             )
-        columns = ["unit", "label", "activation", "noise", "mean_input", "ratio_to_noise"]
-        return _frame(rows, columns + ["predicted"])
+        columns = ["unit", "label", "activation", "noise", "noise_spread", "mean_input"]
+        return _frame(rows, columns + ["above_noise", "gain_over_noise", "predicted"])
 
     def plot(self, fig: Any = None, **kwargs: Any) -> Any:
         """Draw the images as a titled grid (label and achieved activation).
 
-        Keyword arguments go to :func:`vizkit.plotting.inspection.plot_activation_images`
+        Keyword arguments go to :func:`vizkit.plotting.units.plot_activation_images`
         (``cols``, ``cmap``, ``title``).
         """
-        from vizkit.plotting.inspection import plot_activation_images
+        from vizkit.plotting.units import plot_activation_images
 
         return plot_activation_images(self, fig=fig, **kwargs)
 
     def plot_history(self, ax: Any = None) -> Any:
         """Objective per step for each target on ``ax`` (pyplot axes when None)."""
-        from vizkit.plotting.inspection import plot_activation_history
+        from vizkit.plotting.units import plot_activation_history
 
         if ax is None:
             import matplotlib.pyplot as plt
 
-            _, ax = plt.subplots(figsize=(6, 3.5))
+            _, ax = plt.subplots(figsize=(7, 3.5), layout="constrained")
         return plot_activation_history(self, ax)

@@ -1,9 +1,11 @@
 """Result types for model summaries and receptive fields (numpy/pandas only, no TensorFlow).
 
 :class:`ModelSummary` is what :func:`vizkit.summarize` returns: one :class:`LayerInfo` per layer
-(nested models expanded as ``"outer/inner"`` paths) plus model-wide totals. It renders as a text
-table (``str(summary)``), a :class:`pandas.DataFrame` (:meth:`ModelSummary.to_frame`) and an
-architecture diagram (:meth:`ModelSummary.plot`).
+(nested models' layers included as ``"outer/inner"`` paths) plus model-wide totals. It renders as
+a text table (``str(summary)``), a :class:`pandas.DataFrame` (:meth:`ModelSummary.to_frame`) and
+an architecture diagram (:meth:`ModelSummary.plot`); these show a nested model as one row or box
+unless the summary was made with ``expand_nested=True`` (or the call asks for it), as Keras's
+``model.summary(expand_nested=...)`` does.
 """
 
 from __future__ import annotations
@@ -160,6 +162,10 @@ class ModelSummary(Result):
         once, through their children). Layers listed in ``uncounted`` contribute nothing.
     uncounted : tuple of str
         Paths of layers whose MACs could not be counted (unknown layer type or dimension).
+    expand_nested : bool
+        Whether the table, text and diagram show nested models' layers (True) or each nested
+        model as one row (False, the default of :func:`vizkit.summarize`). ``layers`` always
+        holds every layer; :attr:`shown_layers` the rows the views show.
     """
 
     name: str
@@ -171,6 +177,7 @@ class ModelSummary(Result):
     non_trainable_params: int
     total_macs: int
     uncounted: tuple[str, ...] = ()
+    expand_nested: bool = True
 
     # ---- derived values ---------------------------------------------------------------------
     @property
@@ -202,17 +209,37 @@ class ModelSummary(Result):
     def __len__(self) -> int:
         return len(self.layers)
 
+    def shown_layers(self, expand_nested: bool | None = None) -> tuple[LayerInfo, ...]:
+        """The rows the views show: every layer, or (collapsed) only the top-level ones."""
+        expand = self.expand_nested if expand_nested is None else bool(expand_nested)
+        return self.layers if expand else tuple(i for i in self.layers if i.depth == 0)
+
+    def __repr__(self) -> str:
+        nested = sum(1 for info in self.layers if info.container)
+        extra = f", {nested} nested" if nested else ""
+        return (
+            f"ModelSummary({self.name!r}, {len(self.layers)} layers{extra}, "
+            f"{_fmt_count(self.total_params)} params, {_fmt_count(self.total_macs)} MACs)"
+        )
+
+    def _repr_html_(self) -> str:
+        """The layer table (notebooks)."""
+        from vizkit.results.display import summary_html
+
+        return summary_html(self)
+
     # ---- renderings -------------------------------------------------------------------------
-    def to_frame(self) -> Any:
+    def to_frame(self, expand_nested: bool | None = None) -> Any:
         """One row per layer as a :class:`pandas.DataFrame` (columns in ``FRAME_COLUMNS``).
 
-        ``rf_h``/``rf_w``/``jump_h``/``jump_w`` are NaN for non-spatial layers; ``macs`` is a
-        nullable integer column (``<NA>`` when not counted).
+        ``expand_nested`` (default: the summary's) lists nested models' layers or only each
+        nested model's own row (its totals). ``rf_h``/``rf_w``/``jump_h``/``jump_w`` are NaN for
+        non-spatial layers; ``macs`` is a nullable integer column (``<NA>`` when not counted).
         """
         import pandas as pd
 
         records = []
-        for info in self.layers:
+        for info in self.shown_layers(expand_nested):
             rf = info.receptive_field
             records.append(
                 {
@@ -242,11 +269,12 @@ class ModelSummary(Result):
             frame[column] = frame[column].astype("float64")
         return frame
 
-    def to_text(self, width: int = 100) -> str:
-        """A fixed-width text table (what ``vizkit summary`` prints)."""
+    def to_text(self, width: int = 100, expand_nested: bool | None = None) -> str:
+        """A fixed-width text table (what ``vizkit summary`` prints); ``expand_nested`` as in
+        :meth:`to_frame`."""
         headers = ("Layer (type)", "Output shape", "Params", "MACs", "RF (jump)")
         rows = []
-        for info in self.layers:
+        for info in self.shown_layers(expand_nested):
             label = "  " * info.depth + f"{info.name} ({info.type})"
             rows.append(
                 (
@@ -290,14 +318,20 @@ class ModelSummary(Result):
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         """Draw the architecture diagram on ``ax`` (a new figure when None); return the axes.
 
-        Keyword arguments go to :func:`vizkit.plotting.summary.draw_architecture`.
+        Keyword arguments go to :func:`vizkit.plotting.summary.draw_architecture`
+        (``expand_nested``, ``max_blocks``, ``show_edges``, ``legend``, ``fontsize``). A new
+        figure is sized so every layer is labelled at a readable size.
         """
-        from vizkit.plotting.summary import draw_architecture
+        from vizkit.plotting.summary import architecture_size, draw_architecture
 
         if ax is None:
             import matplotlib.pyplot as plt
 
-            _, ax = plt.subplots(figsize=(12, 4.5))
+            expand = kwargs.get("expand_nested", kwargs.get("expand"))
+            size = architecture_size(
+                self, expand_nested=expand, max_blocks=kwargs.get("max_blocks", 40)
+            )
+            _, ax = plt.subplots(figsize=size, layout="constrained")
         return draw_architecture(ax, self, **kwargs)
 
 

@@ -1,0 +1,87 @@
+"""Issue 16, item 12: the CLI checks its arguments before importing TensorFlow, and
+``vizkit methods`` never imports it (its method facts come from vizkit.manifest)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.test_cli import _sample_available
+
+ROOT = Path(__file__).resolve().parents[1]
+
+RUNNER = """
+import contextlib, io, json, sys
+from vizkit.cli import main
+results = []
+for argv in json.loads(sys.argv[1]):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()) as out:
+        code = main(argv)
+    results.append([code, err.getvalue(), out.getvalue(), "tensorflow" in sys.modules])
+print(json.dumps(results))
+"""
+
+
+def run_without_tensorflow(cases):
+    done = subprocess.run(
+        [sys.executable, "-c", RUNNER, json.dumps([argv for argv, _ in cases])],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_bad_arguments_fail_before_tensorflow_loads(tmp_path):
+    from PIL import Image
+
+    image = tmp_path / "cat.png"
+    Image.new("RGB", (8, 8)).save(image)
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"not checked before TensorFlow")  # only its existence is
+    missing = str(tmp_path / "missing.keras")
+    explain = ["explain", "--model", str(model), "--image", str(image), "--out", "x.png"]
+    cases = [
+        (["methods"], "gradcam"),
+        (["summary", "--model", missing], "does not exist"),
+        (["explain", "--model", missing, "--image", str(image), "--out", "x.png"], "does not"),
+        ([*explain[:4], str(tmp_path / "no.png"), "--out", "x.png"], "image"),
+        ([*explain, "--method", "gradcamm"], "unknown method 'gradcamm': choose one of gradcam"),
+        ([*explain, "--target", "-1"], "target -1 is negative"),
+        ([*explain[:-1], "x.gif"], "end the name in .png, .pdf or .svg"),
+        (["explain", "--model", "sample:nope", *explain[3:]], "unknown sample model 'nope'"),
+        (["report", "--model", str(model), "--methods", "saliency,foo", "--out", "r"], "'foo'"),
+        (["report", "--model", str(model), "--formats", "html,docx", "--out", "r"], "docx"),
+    ]
+    if _sample_available("digits_cnn") is None:
+        cases.append(
+            (
+                ["explain", "--model", "sample:digits_cnn", *explain[3:], "--target", "12"],
+                "target 12 is out of range: sample 'digits_cnn' has 10 classes",
+            )
+        )
+    results = run_without_tensorflow(cases)
+    for (argv, expected), (code, err, out, tensorflow) in zip(cases, results):
+        assert not tensorflow, f"{argv} imported TensorFlow"
+        if argv == ["methods"]:
+            assert code == 0 and expected in out
+        else:
+            assert code == 2, (argv, err)
+            assert expected in err and len(err.strip().splitlines()) == 1, (argv, err)
+
+
+def test_manifest_matches_the_registry():
+    """Regenerate with ``python -m vizkit.manifest`` when methods are added or renamed."""
+    from vizkit import manifest
+
+    assert manifest.METHODS == manifest.from_registry(), "run: python -m vizkit.manifest"
+    assert manifest.method_names() == __import__("vizkit").available_methods()
+    with pytest.raises(Exception, match="unknown method 'nope'"):
+        manifest.method_entry("nope")
