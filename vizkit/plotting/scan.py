@@ -26,11 +26,13 @@ def _axes(ax: Any, width: float = 6.0, height: float = 3.0) -> Any:
     return plt.figure(figsize=(width, height), layout="constrained").add_subplot()
 
 
-def _colour(values: np.ndarray, scale: float | None = None) -> tuple[np.ndarray, bool, float]:
-    """Maps ``(..., h, w)`` to RGB in [0, 1] with one shared scale: signed maps on a diverging
-    map centred on zero, non-negative ones on a sequential map; NaN tiles stay white."""
+def _colour(values: np.ndarray, scale: float | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """Maps ``(..., h, w)`` to RGB in [0, 1] with one shared scale, and the per-pixel strength
+    ``|value| / scale``: signed maps on a diverging map centred on zero, non-negative ones on a
+    sequential map; NaN tiles stay white."""
     from matplotlib import colormaps
 
+    values = np.asarray(values, np.float32)
     finite = np.isfinite(values)
     signed = bool((values[finite] < 0).any())
     top = scale or float(np.abs(values[finite]).max(initial=0.0)) or 1.0
@@ -41,15 +43,22 @@ def _colour(values: np.ndarray, scale: float | None = None) -> tuple[np.ndarray,
         unit = np.clip(values / top, 0, 1)
         rgb = colormaps[UNSIGNED_CMAP](np.nan_to_num(unit))[..., :3]
     rgb[~finite] = 1.0
-    return rgb, signed, top
+    strength = np.clip(np.abs(np.nan_to_num(values)) / top, 0, 1)
+    return rgb, strength, top
 
 
-def _overlay(rgb: np.ndarray, image: np.ndarray | None, alpha: float = 0.55) -> np.ndarray:
+def _overlay(
+    coloured: tuple[np.ndarray, np.ndarray, float], image: np.ndarray | None
+) -> np.ndarray:
+    """The map over the image, each pixel as opaque as its attribution is strong (so weak
+    attribution shows the image, not the colour map's middle)."""
+    rgb, strength, _ = coloured
     if image is None:
         return rgb
     base = image.astype(np.float32) / 255.0
     if base.shape[-1] == 1:
         base = np.repeat(base, 3, axis=-1)
+    alpha = 0.85 * np.sqrt(strength)[..., None]
     return (1 - alpha) * base + alpha * rgb
 
 
@@ -148,9 +157,8 @@ def plot_confusion_examples(view: Any, ax: Any = None, *, overlay: bool = True) 
                 tiles.append(np.ones((*view.maps.shape[2:4], 3), np.float32))
                 captions.append("")
                 continue
-            rgb, _, _ = _colour(view.maps[c, k])
             image = view.images[c, k] if (overlay and view.images is not None) else None
-            tiles.append(_overlay(rgb, image))
+            tiles.append(_overlay(_colour(view.maps[c, k]), image))
             captions.append(f"#{int(view.ids[c, k])} p={view.probabilities[c, k]:.2f}")
     montage(ax, tiles, captions, cols=max(e, 1), row_labels=labels)
     ax.set_title(f"{view.method}: mistakes (label\u2192prediction)", fontsize=9)
@@ -188,9 +196,8 @@ def plot_ranked(view: Any, ax: Any = None, *, overlay: bool = True, cols: int = 
     ax = _axes(ax, 1.4 * cols + 0.5, 1.6 * max(1, -(-k // cols)) + 0.4)
     tiles, captions, colours = [], [], []
     for i in range(k):
-        rgb, _, _ = _colour(view.maps[i])
         image = view.images[i] if (overlay and view.images is not None) else None
-        tiles.append(_overlay(rgb, image))
+        tiles.append(_overlay(_colour(view.maps[i]), image))
         value = view.values[i]
         shown = f"{value:.3g}" if np.isfinite(value) else view.notes[i].split(":")[0]
         captions.append(f"#{int(view.ids[i])} {shown}")

@@ -271,7 +271,10 @@ class Scan:
     def _classes(self) -> np.ndarray:
         names = self.class_names
         table = self.table
-        top = max(int(table["label"].max(initial=-1)), int(table["prediction"].max(initial=-1)))
+        top = max(
+            int(table["label"].to_numpy().max(initial=-1)),
+            int(table["prediction"].to_numpy().max(initial=-1)),
+        )
         count = max(len(names) if names else 0, top + 1)
         return np.arange(count)
 
