@@ -6,9 +6,10 @@ functions are cached per model, so every chunk reuses them) and turns a decoded
 and numpy arrays that :mod:`vizkit.scanning.store` writes. Both engines (local and Ray) run
 exactly this code, so they write the same store.
 
-Map statistics use the positive part of each raw map (as relevance mass does): the share of
-positive attribution on the image border band, in the four corner squares, in the central
-region and, with masks, inside the object (the relevance mass) and the pointing-game hit.
+Region statistics use the magnitude ``abs(map)`` of each raw map (where the model looks, for
+or against the target; for CAMs, which are non-negative, the same as the map): its share on
+the image border band, in the four corner squares, in the central region and, with masks,
+inside the object. The ``relevance_mass`` metric keeps its definition (positive part only).
 """
 
 from __future__ import annotations
@@ -139,12 +140,20 @@ def regions(height: int, width: int, border: float) -> dict[str, np.ndarray]:
 
 
 def map_statistics(maps: np.ndarray, border: float) -> dict[str, np.ndarray]:
-    """Per-map statistics ``(N,)`` of raw maps ``(N, H, W)`` (NaN-safe)."""
+    """Per-map statistics ``(N,)`` of raw maps ``(N, H, W)`` (NaN-safe).
+
+    ``min``, ``max``, ``mean``, ``abs_mean``; ``positive_fraction`` (positive part over
+    magnitude); ``peak_row``/``peak_col`` (first maximum); ``centroid_row``/``centroid_col`` of
+    the magnitude (in [0, 1] of the side); ``border_share``, ``corners_share``,
+    ``center_share``: share of the magnitude in each of :func:`regions` (NaN for an all-zero
+    map).
+    """
     maps = np.asarray(maps, np.float32)
     n, height, width = maps.shape
     clean = np.nan_to_num(maps, nan=0.0, posinf=0.0, neginf=0.0)
     flat = clean.reshape(n, -1)
     positive = np.maximum(clean, 0.0)
+    magnitude = np.abs(clean)
     total = positive.reshape(n, -1).sum(axis=1, dtype=np.float64)
     absolute = np.abs(flat).sum(axis=1, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -160,11 +169,11 @@ def map_statistics(maps: np.ndarray, border: float) -> dict[str, np.ndarray]:
         stats["peak_col"] = (peak % width).astype(np.int32)
         rows = (np.arange(height) + 0.5) / height
         cols = (np.arange(width) + 0.5) / width
-        safe = np.where(total > 0, total, np.nan)
-        stats["centroid_row"] = (positive.sum(axis=2) @ rows) / safe
-        stats["centroid_col"] = (positive.sum(axis=1) @ cols) / safe
+        safe = np.where(absolute > 0, absolute, np.nan)
+        stats["centroid_row"] = (magnitude.sum(axis=2) @ rows) / safe
+        stats["centroid_col"] = (magnitude.sum(axis=1) @ cols) / safe
         for name, region in regions(height, width, border).items():
-            inside = (positive * region).reshape(n, -1).sum(axis=1, dtype=np.float64)
+            inside = (magnitude * region).reshape(n, -1).sum(axis=1, dtype=np.float64)
             stats[f"{name}_share"] = inside / safe
     return stats
 
@@ -359,9 +368,9 @@ class Scanner:
                     columns["relevance_mass"] = result.mass
                     columns["object_area"] = result.area_share
         if chunk.masks is not None:  # background share needs no extra work: 1 - object share
-            positive = np.maximum(np.nan_to_num(raw), 0.0)
-            total = positive.reshape(len(raw), -1).sum(axis=1, dtype=np.float64)
-            inside = (positive * chunk.masks).reshape(len(raw), -1).sum(axis=1, dtype=np.float64)
+            magnitude = np.abs(np.nan_to_num(raw, nan=0.0, posinf=0.0, neginf=0.0))
+            total = magnitude.reshape(len(raw), -1).sum(axis=1, dtype=np.float64)
+            inside = (magnitude * chunk.masks).reshape(len(raw), -1).sum(axis=1, dtype=np.float64)
             with np.errstate(invalid="ignore", divide="ignore"):
                 columns["object_share"] = np.where(total > 0, inside / total, np.nan)
             columns["object_area"] = chunk.masks.reshape(len(raw), -1).mean(axis=1)

@@ -212,7 +212,10 @@ def decode_file(
     height, width, channels = shape
     lo, hi = (float(v) for v in value_range)
     try:
-        image = _fast_decode(data, height, width, channels)
+        try:
+            image = _fast_decode(data, height, width, channels)
+        except Exception:  # noqa: BLE001 - load_images below names the problem
+            image = None
         if image is None:
             batch = load_images(
                 data, size=(height, width), channels=channels, value_range=(0.0, 1.0)
