@@ -166,7 +166,7 @@ def run_ray(
         config = pickle.dumps(
             {
                 "model": model_spec(resolved, model, job.writer.root),
-                "trust": bool(getattr(resolved, "trust", False)),
+                "trust": job.trust,
                 "specs": job.specs,
                 "settings": job.settings,
                 "source": job.source if files else None,

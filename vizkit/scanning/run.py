@@ -155,6 +155,58 @@ def _method_specs(model: Any, methods: Any, model_hash: str, settings: Settings)
     return specs
 
 
+def _manifest(
+    previous: Mapping[str, Any],
+    specs: Sequence[MethodSpec],
+    resolved: Any,
+    model_hash: str,
+    src: Any,
+    settings: Settings,
+    size: int,
+    plans: Sequence[Any],
+) -> dict[str, Any]:
+    """The manifest of this run (methods of earlier runs in the same store are kept)."""
+    manifest_methods = dict(previous.get("methods", {}))
+    for s in specs:
+        manifest_methods[s.key] = {
+            "column": s.column,
+            "method": s.name,
+            "label": s.label,
+            "params": s.params,
+            "layer": s.layer,
+            "key": s.key,
+        }
+    current = [manifest_methods[s.key] for s in specs]
+    return dict(
+        model={
+            "weights_sha256": model_hash,
+            "spec": resolved.spec,
+            "name": resolved.model.name,
+            "file_sha256": resolved.file_sha256,
+            "input_shape": list(settings.input_shape),
+        },
+        source=src.describe(),
+        class_names=list(src.class_names) if src.class_names else _model_classes(resolved),
+        settings={
+            "targets": settings.targets,
+            "metrics": list(settings.metrics),
+            "metric_params": settings.metric_params,
+            "border": settings.border,
+            "map_shape": list(map_shape(settings)),
+            "map_dtype": settings.map_dtype,
+            "value_range": list(settings.value_range),
+            "chunk_size": size,
+            "seed": settings.seed,
+        },
+        methods=manifest_methods,
+        current=current,
+        plan=[{"fingerprint": p.fingerprint, "start": p.start, "count": p.count} for p in plans],
+        others=[list(o) for o in getattr(src, "others", [])],
+        total=src.total,
+        complete=False,
+    )
+
+
 def scan(
     model: Any,
     source: Any,
@@ -258,6 +310,11 @@ def scan(
         seed=seed,
         has_masks=src.has_masks,
     )
+    if engine == "ray" and isinstance(src, DatasetSource):
+        raise InputError(
+            "engine='ray' reads files or arrays: save the tf.data.Dataset's images to a "
+            "folder first, or use engine='local'"
+        )
     specs = _method_specs(keras_model, methods, model_hash, settings)
     base_key = "base-" + key_of("base", model_hash, settings.targets, settings.value_range)
     images_key = (
@@ -267,60 +324,17 @@ def scan(
     )
     size = _chunk_size(keras_model, chunk_size)
     writer = StoreWriter(out, model_hash, overwrite=overwrite)
-    manifest_methods = dict(writer.manifest.get("methods", {}))
-    for s in specs:
-        manifest_methods[s.key] = {
-            "column": s.column,
-            "method": s.name,
-            "label": s.label,
-            "params": s.params,
-            "layer": s.layer,
-            "key": s.key,
-        }
-    current = [manifest_methods[s.key] for s in specs]
     plans = src.plan(size)
-    manifest = dict(
-        model={
-            "weights_sha256": model_hash,
-            "spec": resolved.spec,
-            "name": keras_model.name,
-            "file_sha256": resolved.file_sha256,
-            "input_shape": list(settings.input_shape),
-        },
-        source=src.describe(),
-        class_names=list(src.class_names) if src.class_names else _model_classes(resolved),
-        settings={
-            "targets": settings.targets,
-            "metrics": list(settings.metrics),
-            "metric_params": settings.metric_params,
-            "border": settings.border,
-            "map_shape": list(map_shape(settings)),
-            "map_dtype": settings.map_dtype,
-            "value_range": list(settings.value_range),
-            "chunk_size": size,
-            "seed": settings.seed,
-        },
-        methods=manifest_methods,
-        current=current,
-        base_key=base_key,
-        images_key=images_key,
-        plan=[{"fingerprint": p.fingerprint, "start": p.start, "count": p.count} for p in plans],
-        others=[list(o) for o in getattr(src, "others", [])],
-        total=src.total,
-        complete=False,
-    )
+    manifest = _manifest(writer.manifest, specs, resolved, model_hash, src, settings, size, plans)
+    manifest.update(base_key=base_key, images_key=images_key)
     writer.save_manifest(**manifest)
     job = _Job(writer, src, specs, settings, base_key, images_key, size)
+    job.trust = bool(trust)
     started = time.perf_counter()
     try:
         if engine == "ray":
             from vizkit.scanning.ray_engine import run_ray
 
-            if isinstance(src, DatasetSource):
-                raise InputError(
-                    "engine='ray' reads files or arrays: save the tf.data.Dataset's images to "
-                    "a folder first, or use engine='local'"
-                )
             run_ray(job, plans, resolved, keras_model, progress, workers, ray_options or {})
         else:
             job.run_local(keras_model, plans, progress, workers)
@@ -378,6 +392,7 @@ class _Job:
         self.images_key = images_key
         self.chunk_size = chunk_size
         self.plan_record: list[dict[str, Any]] = []
+        self.trust = False  # Ray actors load model files with the caller's trust setting
 
     def todo(self, fingerprint: str) -> tuple[list[str], bool, bool]:
         """Missing method keys, whether predictions and thumbnails are missing."""

@@ -117,18 +117,27 @@ class Source:
 # --------------------------------------------------------------------------------------------
 # Files
 # --------------------------------------------------------------------------------------------
-def _is_hidden(path: Path) -> bool:
-    return path.name.startswith(".")
+def _walk(root: Path) -> list[str]:
+    """Relative POSIX paths of the visible files under ``root``, sorted (hidden files and
+    folders, ``.name``, are left out)."""
+    found = []
+    top = os.fspath(root)
+    for folder, dirs, files in os.walk(top):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        base = os.path.relpath(folder, top).replace(os.sep, "/")
+        prefix = "" if base == "." else base + "/"
+        found.extend(prefix + f for f in files if not f.startswith("."))
+    return sorted(found)
 
 
-def _find_mask(masks_dir: Path, relative: Path) -> str | None:
-    """The mask file for image ``relative``: same relative path, any image suffix."""
-    stem = masks_dir / relative.with_suffix("")
-    for suffix in (relative.suffix, ".png", *IMAGE_SUFFIXES):
-        candidate = stem.with_suffix(suffix)
-        if candidate.is_file():
-            return str(candidate)
-    return None
+def _mask_index(masks_dir: Path) -> dict[str, str]:
+    """Mask files by their relative path without suffix (``circle/00003``)."""
+    index: dict[str, str] = {}
+    for relative in _walk(masks_dir):
+        stem, suffix = os.path.splitext(relative)
+        if suffix.lower() in IMAGE_SUFFIXES:
+            index.setdefault(stem, os.path.join(os.fspath(masks_dir), relative))
+    return index
 
 
 class FileSource(Source):
@@ -255,7 +264,8 @@ def _fast_decode(data: bytes, height: Any, width: Any, channels: Any) -> np.ndar
 
 def _load_mask(path: str, height: int, width: int) -> np.ndarray:
     with Image.open(path) as image:
-        image = image.convert("L")
+        if image.mode != "L":
+            image = image.convert("L")
         if image.size != (width, height):
             image = image.resize((width, height), Image.Resampling.NEAREST)
         return np.asarray(image) > 127
@@ -307,46 +317,36 @@ def folder_source(
     root = Path(folder)
     if not root.is_dir():
         raise InputError(f"image folder {str(root)!r} does not exist or is not a folder")
-    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not _is_hidden(p))
-    files_here = sorted(p for p in root.iterdir() if p.is_file() and not _is_hidden(p))
-    groups: list[tuple[int, list[Path]]] = []
-    names: tuple[str, ...] | None = None
-    if subdirs:
-        names = tuple(p.name for p in subdirs)
-        for label, sub in enumerate(subdirs):
-            found = sorted(
-                p
-                for p in sub.rglob("*")
-                if p.is_file() and not any(q.startswith(".") for q in p.relative_to(root).parts)
-            )
-            groups.append((label, found))
-        groups.append((-1, files_here))
-    else:
-        groups.append((-1, files_here))
+    files = _walk(root)
+    subdirs = sorted({f.split("/", 1)[0] for f in files if "/" in f})
+    names: tuple[str, ...] | None = tuple(subdirs) if subdirs else None
+    label_of = {name: i for i, name in enumerate(subdirs)}
     if class_names is not None:
         names = tuple(str(c) for c in class_names)
     masks_dir = Path(masks) if masks is not None else None
     if masks_dir is not None and not masks_dir.is_dir():
         raise InputError(f"mask folder {str(masks_dir)!r} does not exist or is not a folder")
+    mask_files = _mask_index(masks_dir) if masks_dir is not None else {}
+    # class folders first (in class order), then files at the top level
+    ordered = sorted(files, key=lambda f: ("/" not in f, f))
     entries: list[Entry] = []
     others: list[tuple[str, str]] = []
-    for label, files in groups:
-        for path in files:
-            relative = path.relative_to(root)
-            if path.suffix.lower() not in IMAGE_SUFFIXES:
-                others.append((relative.as_posix(), f"not an image file (suffix {path.suffix!r})"))
-                continue
-            mask = _find_mask(masks_dir, relative) if masks_dir is not None else None
-            box = boxes.get(relative.as_posix()) if boxes is not None else None
-            entries.append(
-                Entry(
-                    str(path),
-                    relative.as_posix(),
-                    label,
-                    mask,
-                    tuple(float(v) for v in box) if box is not None else None,
-                )
+    for relative in ordered:
+        stem, suffix = os.path.splitext(relative)
+        if suffix.lower() not in IMAGE_SUFFIXES:
+            others.append((relative, f"not an image file (suffix {suffix!r})"))
+            continue
+        label = label_of[relative.split("/", 1)[0]] if "/" in relative else -1
+        box = boxes.get(relative) if boxes is not None else None
+        entries.append(
+            Entry(
+                os.path.join(os.fspath(root), relative),
+                relative,
+                label,
+                mask_files.get(stem) if masks_dir is not None else None,
+                tuple(float(v) for v in box) if box is not None else None,
             )
+        )
     if not entries and not others:
         raise InputError(f"folder {str(root)!r} holds no image files")
     return FileSource(entries, names, str(root), others)
