@@ -29,7 +29,8 @@ from vizkit.scanning.compute import (
     map_shape,
     parse_methods,
 )
-from vizkit.scanning.sources import DatasetSource, LoadedChunk, make_source, prefetched
+from vizkit.scanning.memory import DatasetSource
+from vizkit.scanning.sources import LoadedChunk, make_source, prefetched
 from vizkit.scanning.store import StoreWriter, done_chunks, finish
 
 ENGINES = ("local", "ray")
