@@ -7,7 +7,7 @@ PORT   ?= 8501
 # Extra dashboard options, e.g. ARGS="--max-upload-mb 500"
 ARGS   ?=
 # The CPU build of TensorFlow keeps installs and CI fast; use `make EXTRAS=tensorflow,...` for GPU.
-EXTRAS ?= cpu,dashboard,test
+EXTRAS ?= cpu,dashboard,test,ray
 
 .PHONY: install samples dashboard test bench lint clean
 

@@ -1,4 +1,5 @@
-"""Command line: ``python -m sample_models build [--force] [--mnist] [names...]`` and ``list``."""
+"""Command line: ``python -m sample_models build [--force] [--mnist] [names...]``, ``list`` and
+``shapes-folder OUT --count N`` (the shapes data as an image folder with masks)."""
 
 from __future__ import annotations
 
@@ -63,10 +64,31 @@ def main(argv: list[str] | None = None) -> int:
         "bundled digits, offline)",
     )
     commands.add_parser("list", help="show each sample's state and test accuracy")
+    folder = commands.add_parser(
+        "shapes-folder",
+        help="write shape images as OUT/images/<class>/N.png with masks in OUT/masks/",
+    )
+    folder.add_argument("out", help="output folder")
+    folder.add_argument("--count", type=int, default=1000, help="number of images (default 1000)")
+    folder.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    folder.add_argument(
+        "--split", default="test", choices=["train", "val", "test"], help="random stream"
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
             return _list()
+        if args.command == "shapes-folder":
+            from sample_models.folders import write_shapes_folder
+
+            started = time.perf_counter()
+            root = write_shapes_folder(args.out, args.count, seed=args.seed, split=args.split)
+            print(
+                f"[sample_models] wrote {args.count} images and masks under {root} in "
+                f"{time.perf_counter() - started:.1f} s",
+                file=sys.stderr,
+            )
+            return 0
         return _build(args.names, args.force, "mnist" if args.mnist else None)
     except (ValueError, OSError) as err:  # InputError for unknown names, MNIST download
         print(f"error: {err}", file=sys.stderr)

@@ -61,6 +61,15 @@ _API: dict[str, str] = {
     "Recipe": "vizkit.activation_max",
     # evaluation
     "evaluate": "vizkit.metrics",
+    # whole datasets
+    "scan": "vizkit.scanning",
+    "open_scan": "vizkit.scanning",
+    "Scan": "vizkit.scanning",
+    "ClassMeanMaps": "vizkit.results.scan",
+    "ConfusionView": "vizkit.results.scan",
+    "ErrorMaps": "vizkit.results.scan",
+    "RankedImages": "vizkit.results.scan",
+    "SpatialBias": "vizkit.results.scan",
     # reports
     "build_report": "vizkit.report",
     "style": "vizkit.plotting.style",

@@ -304,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(summary)
     summary.set_defaults(handler=_run_summary)
 
+    _scan_parser(commands, formatter)
+
     # ---- methods -----------------------------------------------------------------------------
     methods = commands.add_parser(
         "methods",
@@ -454,6 +456,136 @@ def _run_explain(args: argparse.Namespace, argv: Sequence[str]) -> int:
     )
     if not args.quiet:
         print(path)
+    return EXIT_OK
+
+
+def _scan_parser(commands: Any, formatter: Any) -> None:
+    """The ``vizkit scan`` subcommand."""
+    scan = commands.add_parser(
+        "scan",
+        help="explain a whole dataset into a resumable store (Parquet table + Zarr maps)",
+        description=(
+            "Stream a folder of images (class subfolders as labels, or flat) through the\n"
+            "model and attribution methods: DIR/scan.parquet gets one row per image\n"
+            "(prediction, map statistics, health, metrics), DIR/maps.zarr the maps.\n"
+            "Rerunning the same command resumes an interrupted scan; adding methods\n"
+            "computes only what is missing. Unreadable files are listed in\n"
+            "DIR/skipped.parquet, never fatal."
+        ),
+        epilog=EXIT_CODES_HELP
+        + "\nexample:\n  vizkit scan --model sample:shapes_vgg --images shapes/images "
+        "--masks shapes/masks \\\n      --methods gradcam,saliency --metrics pointing_game "
+        "--out scan/",
+        formatter_class=formatter,
+    )
+    _model_args(scan)
+    scan.add_argument(
+        "--images", required=True, nargs="+", metavar="PATH", help="a folder, or image files"
+    )
+    scan.add_argument(
+        "--masks", metavar="DIR", help="object masks: a folder mirroring the images' paths"
+    )
+    scan.add_argument(
+        "--methods",
+        type=_csv,
+        default=["gradcam"],
+        metavar="M1,M2",
+        help="attribution methods, comma-separated (default: gradcam; see 'vizkit methods')",
+    )
+    scan.add_argument(
+        "--layer", help="layer for CAM methods (default: the last convolutional layer)"
+    )
+    scan.add_argument(
+        "--metrics",
+        type=_csv,
+        default=[],
+        metavar="M1,M2",
+        help="per-image metrics: deletion, insertion, pointing_game, relevance_mass "
+        "(the last two need --masks)",
+    )
+    scan.add_argument("--out", required=True, metavar="DIR", help="the scan folder")
+    scan.add_argument(
+        "--target",
+        choices=["predicted", "label"],
+        default="predicted",
+        help="explain the predicted class or the true label (default: predicted)",
+    )
+    scan.add_argument("--chunk-size", type=_positive, metavar="N", help="images per chunk")
+    scan.add_argument(
+        "--map-dtype",
+        choices=["float16", "float32"],
+        default="float16",
+        help="stored map precision (default: float16)",
+    )
+    scan.add_argument(
+        "--map-size", type=_positive, metavar="S", help="store maps downsampled to SxS"
+    )
+    scan.add_argument(
+        "--no-images", action="store_true", help="do not keep thumbnails of the images"
+    )
+    scan.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="local threads, or a Ray Data actor pool (RAY_ADDRESS picks the cluster)",
+    )
+    scan.add_argument(
+        "--workers", type=_positive, metavar="N", help="Ray actors (default: one per CPU)"
+    )
+    scan.add_argument(
+        "--overwrite", action="store_true", help="replace a scan of another model in --out"
+    )
+    scan.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    _common(scan)
+    scan.set_defaults(handler=_run_scan)
+
+
+def _run_scan(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from vizkit.scanning import scan
+
+    for path in args.images:
+        _check_file(path, "image source")
+    if args.masks:
+        _check_file(args.masks, "mask folder")
+    resolved = _load(args)
+    source = args.images[0] if len(args.images) == 1 else args.images
+    methods: Any = args.methods
+    if args.layer:
+        from vizkit.registry import get_method
+
+        methods = {
+            m: ({"layer": args.layer} if get_method(m).needs_layer else {}) for m in args.methods
+        }
+    try:
+        result = scan(
+            resolved,
+            source,
+            methods,
+            out=args.out,
+            metrics=args.metrics,
+            masks=args.masks,
+            targets="label" if args.target == "label" else None,
+            chunk_size=args.chunk_size,
+            map_dtype=args.map_dtype,
+            map_size=args.map_size,
+            store_images=not args.no_images,
+            engine=args.engine,
+            workers=args.workers,
+            overwrite=args.overwrite,
+            seed=args.seed,
+            trust=args.trust,
+            progress=not args.quiet,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"{PROG}: scan interrupted; what was stored in {args.out} is kept: run the same "
+            "command again to resume",
+            file=sys.stderr,
+        )
+        raise
+    _say(args, f"{len(result.table)} images scanned, {len(result.skipped)} skipped")
+    if not args.quiet:
+        print(result.root)
     return EXIT_OK
 
 
