@@ -5,13 +5,15 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dashboards import state
+from dashboards import display, work
 from dashboards import widgets as w
+from dashboards.context import Context
+
+MAX_DEFAULT_CLASSES = 10  # classes preselected (all of them up to this many)
 
 
-def body(ctx: state.Context) -> None:
-    info = state.model_info(ctx.key, ctx.model)
-    classes = state.class_names(ctx)
+def body(ctx: Context) -> None:
+    classes = ctx.class_names
     kind = w.select(
         "Targets",
         ["classes", "channels"],
@@ -22,7 +24,7 @@ def body(ctx: state.Context) -> None:
     )
     objective = "mean"
     if kind == "classes":
-        count = int(info.get("num_classes") or 0)
+        count = ctx.facts.num_classes
         if count < 1:
             st.error("The model's output has no classes to maximize: choose channel targets.")
             return
@@ -31,21 +33,17 @@ def body(ctx: state.Context) -> None:
             "Classes",
             options,
             "am_classes",
-            options[: min(count, 6)],
+            options[:MAX_DEFAULT_CLASSES],
             format_func=lambda c: w.class_label(c, classes),
         )
         layer = None
     else:
-        layers = info["spatial_layers"]
-        if not layers:
-            st.error("This model has no layer with a spatial output: choose class targets.")
-            return
         cols = st.columns([3, 3, 2])
-        layer = w.select("Layer", layers, "am_layer", layers[0], where=cols[0])
-        channels = state.layer_channels(ctx.key, layer, ctx.model)
-        options = list(range(channels))
-        units = w.multiselect(
-            "Channels", options, "am_channels", options[: min(channels, 8)], where=cols[1]
+        layer = w.spatial_layer(ctx, "am_layer", where=cols[0])
+        if layer is None:
+            return
+        units = w.channel_picker(
+            work.layer_channels(ctx, layer), "am_channels", many=True, where=cols[1]
         )
         objective = w.select(
             "Objective",
@@ -59,7 +57,7 @@ def body(ctx: state.Context) -> None:
         st.info("Choose at least one target.")
         return
 
-    recipe = state.recipe_defaults(ctx.key, ctx.model)
+    recipe = work.recipe_defaults(ctx)
     params = {"steps": w.slider("Steps", 10, 1000, "am_steps", int(recipe["steps"]), step=10)}
     with st.expander("Regularization and parameterization", expanded=False):
         cols = st.columns(3)
@@ -116,7 +114,7 @@ def body(ctx: state.Context) -> None:
         params["l2_weight"] = w.slider(
             "L2 weight", 0.0, 20.0, "am_l2", float(recipe["l2_weight"]), step=0.1, where=cols[1]
         )
-        if (info.get("input_shape") or (0,))[-1] == 3:
+        if (ctx.facts.input_shape or (0,))[-1] == 3:
             params["decorrelate"] = w.checkbox(
                 "Decorrelate colours", "am_decorrelate", bool(recipe["decorrelate"]), where=cols[2]
             )
@@ -131,20 +129,19 @@ def body(ctx: state.Context) -> None:
             where=st.columns(3)[0],
         )
 
-    key = state.activation_key(ctx, layer, units, objective, params, seed)
-    run = st.button("Run", key="am_run", type="primary", icon=":material/play_arrow:")
-    if not (run or state.job_result(key) is not None or state.job_running(key)):
+    key = work.activation_key(ctx, layer, units, objective, params, seed)
+    if not w.long_job_button("Run", "am_run", key):
         st.info(
             "Press Run to synthesize the images (progress is shown while it runs; you can "
             "switch pages meanwhile and come back for the result)."
         )
         return
-    result = state.maximize(ctx, layer, units, objective, params, seed=seed)
-    w.show_figure(result.plot, "activation_maximization", key=key)
+    result = work.maximize(ctx, layer, units, objective, params, seed=seed)
+    display.show_figure(result.plot, "activation_maximization", key=key, tags=ctx.tags)
     left, right = st.columns(2)
     with left:
-        w.show_table(result.to_frame(), "activation_maximization_table", hide_index=True)
-        w.download_npz(
+        display.show_table(result.to_frame(), "activation_maximization_table", hide_index=True)
+        display.download_npz(
             {
                 "images": result.images,
                 "units": result.units,
@@ -155,8 +152,11 @@ def body(ctx: state.Context) -> None:
             label="Images (NPZ)",
         )
     with right:
-        w.show_figure(
-            w.on_axes(5.5, 3.2, result.plot_history), "activation_maximization_history", key=key
+        display.show_figure(
+            display.on_axes(5.5, 3.2, result.plot_history),
+            "activation_maximization_history",
+            key=key,
+            tags=ctx.tags,
         )
     if result.predicted is not None:
         hits = int(np.sum(np.asarray(result.predicted) == np.asarray(result.units)))

@@ -22,7 +22,7 @@ VIEWS = (
     "feature_maps",
     "units",
     "attribution",
-    "occlusion",
+    "perturbation",
     "activation_max",
     "evaluation",
 )
