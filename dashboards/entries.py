@@ -107,7 +107,10 @@ def accept_upload(session: SessionData, name: str, data: bytes, conf: Settings) 
     path = registry.file_for(digest, suffix, data)
     try:
         caches.workers().sandbox.call(
-            "check_model", str(path), timeout=min(CHECK_SECONDS, conf.job_seconds)
+            "check_model",
+            str(path),
+            timeout=min(CHECK_SECONDS, conf.job_seconds),
+            label=f"Checking {name!r}",
         )
     except BaseException:
         if not registry.held(key):

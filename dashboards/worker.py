@@ -97,6 +97,8 @@ def _portable(err: BaseException) -> BaseException:
     """An exception that survives pickling: vizkit's own, MemoryError, or a RemoteError line."""
     if isinstance(err, (VizkitError, MemoryError)):
         return err
+    if type(err).__name__ == "ResourceExhaustedError":  # TensorFlow's out-of-memory
+        return MemoryError(one_line(str(err))[:300])
     lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
     first = lines[0] if lines else ""
     if first.endswith(":") and len(lines) > 1:  # TensorFlow's "in user code:" preamble

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ast
 import threading
-import time
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -126,9 +125,7 @@ def test_error_messages_are_one_line_without_tracebacks():
 # --------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def worker():
-    found = Worker(
-        "test", memory_mb=400, threads=2, functions="tests.dashboards.worker_functions"
-    )
+    found = Worker("test", memory_mb=400, threads=2, functions="tests.dashboards.worker_functions")
     yield found
     found.stop()
 
@@ -199,5 +196,3 @@ def test_layering_dashboard_never_imports_tensorflow_and_vizkit_never_streamlit(
         assert "streamlit" not in _imports(path), path
     cached = [p.name for p in (ROOT / "dashboards").rglob("*.py") if "st.cache_" in p.read_text()]
     assert cached == ["caches.py"]
-
-
