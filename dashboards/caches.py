@@ -65,25 +65,29 @@ def figures() -> FigureCache:
     return FigureCache()
 
 
-def _release(tags: set[str]) -> None:
-    """Forget everything computed for uploads that no session holds any more."""
-    jobs().evict(tags)
-    figures().evict(tags)
-    compute = workers().compute
-    for tag in tags:
-        if tag.startswith("sha256:") and compute.pid is not None:
-            compute.submit("forget", tag, timeout=60)
+def _releaser(store: JobStore, cache: FigureCache, found: Workers) -> Any:
+    """What to do with uploads no session holds any more (runs on Streamlit's session thread,
+    outside any script run, so it gets the stores now rather than through the caches)."""
+
+    def release(tags: set[str]) -> None:
+        store.evict(tags)
+        cache.evict(tags)
+        for tag in tags:
+            if tag.startswith("sha256:") and found.compute.pid is not None:
+                found.compute.submit("forget", tag, timeout=60)
+
+    return release
 
 
 @st.cache_resource(show_spinner=False)
 def registry() -> Registry:
-    found = Registry(_release)
+    found = Registry(_releaser(jobs(), figures(), workers()))
     atexit.register(found.remove_files)
     return found
 
 
 def _close(data: SessionData) -> None:
-    registry().close(data)
+    data.close()
 
 
 @st.cache_resource(scope="session", on_release=_close, show_spinner=False)

@@ -53,6 +53,12 @@ class SessionData:
     notice: str | None = None
     context: Any = None  # dashboards.context.Context of the current run
     closed: bool = False
+    registry: Any = dataclasses.field(default=None, repr=False)  # the Registry that opened it
+
+    def close(self) -> None:
+        """The session ended (called by Streamlit's thread, outside any script run)."""
+        if self.registry is not None:
+            self.registry.close(self)
 
 
 class Registry:
@@ -80,7 +86,7 @@ class Registry:
 
     # -- sessions ----------------------------------------------------------------------------
     def open(self, session_id: str) -> SessionData:
-        data = SessionData(id=session_id)
+        data = SessionData(id=session_id, registry=self)
         with self._lock:
             self._sessions[session_id] = data
         return data
