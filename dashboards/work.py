@@ -40,7 +40,7 @@ def _run(
 
     def start(job: jobs.Job) -> Any:
         return compute.submit(
-            function, *args, timeout=seconds, progress=job.report, label=label, **kwargs
+            function, *args, timeout=seconds, progress=job.report, label=label.rstrip("."), **kwargs
         )
 
     return jobs.run(caches.jobs(), key, label, start, tags=ctx.tags)

@@ -282,6 +282,29 @@ def test_upload_model_and_image_then_grad_cam_in_chromium(model_files, tmp_path)
         raise
 
 
+def fragment_runs(page, name: str) -> int:
+    """How many times a page fragment (e.g. the attribution grid) has run."""
+    return int(
+        page.evaluate(
+            f"() => {{ const e = document.getElementById('vk-fragment-{name}'); "
+            "return e ? +e.dataset.run : 0; }"
+        )
+    )
+
+
+def display_change_redraws_only_the_grid(page, timeout: float = 60.0) -> None:
+    """Moving the opacity slider reruns the grid fragment, not the whole script."""
+    runs, grids = run_number(page), fragment_runs(page, "attr")
+    slider = page.locator('[data-testid="stSlider"]', has_text="Overlay opacity")
+    slider.get_by_role("slider").first.focus()
+    page.keyboard.press("ArrowRight")
+    deadline = time.monotonic() + timeout
+    while fragment_runs(page, "attr") == grids and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert fragment_runs(page, "attr") > grids, "the grid was not redrawn"
+    assert run_number(page) == runs, "a display change reran the whole page"
+
+
 def scenario(page, url: str, model_file: Path, image: Path) -> None:
     from playwright.sync_api import expect
 
@@ -308,6 +331,7 @@ def scenario(page, url: str, model_file: Path, image: Path) -> None:
     assert problems(page) == [], problems(page)
     screenshot(page, ARTIFACTS / "00_grad_cam_after_upload.png")
     print(f"Grad-CAM result shown {seconds:.1f} s after opening the page")
+    display_change_redraws_only_the_grid(page)
 
     found = tour(page, ARTIFACTS)
     assert all(not v for v in found.values()), found
