@@ -12,7 +12,8 @@ from dashboards.context import Context
 MAX_DEFAULT_CLASSES = 10  # classes preselected (all of them up to this many)
 
 
-def body(ctx: Context) -> None:
+def targets(ctx: Context) -> tuple[str | None, list[int], str] | None:
+    """``(layer, units, objective)``: classes (layer None) or channels of a layer; None to stop."""
     classes = ctx.class_names
     kind = w.select(
         "Targets",
@@ -27,7 +28,7 @@ def body(ctx: Context) -> None:
         count = ctx.facts.num_classes
         if count < 1:
             st.error("The model's output has no classes to maximize: choose channel targets.")
-            return
+            return None
         options = list(range(count))
         units = w.multiselect(
             "Classes",
@@ -41,7 +42,7 @@ def body(ctx: Context) -> None:
         cols = st.columns([3, 3, 2])
         layer = w.spatial_layer(ctx, "am_layer", where=cols[0])
         if layer is None:
-            return
+            return None
         units = w.channel_picker(
             work.layer_channels(ctx, layer), "am_channels", many=True, where=cols[1]
         )
@@ -55,24 +56,28 @@ def body(ctx: Context) -> None:
         )
     if not units:
         st.info("Choose at least one target.")
-        return
+        return None
+    return layer, list(units), objective
 
-    recipe = work.recipe_defaults(ctx)
-    params = {"steps": w.slider("Steps", 10, 1000, "am_steps", int(recipe["steps"]), step=10)}
+
+def settings(ctx: Context) -> tuple[dict[str, object], int]:
+    """The optimization settings (vizkit's recipe for this input size as defaults) and seed."""
+    defaults = work.recipe_defaults(ctx)
+    params = {"steps": w.slider("Steps", 10, 1000, "am_steps", int(defaults["steps"]), step=10)}
     with st.expander("Regularization and parameterization", expanded=False):
         cols = st.columns(3)
         params["parameterization"] = w.select(
             "Parameterization",
             ["fourier", "pixel"],
             "am_param",
-            recipe["parameterization"],
+            defaults["parameterization"],
             where=cols[0],
             help="Fourier: smooth, natural-looking images; pixel: raw pixels.",
         )
         params["learning_rate"] = w.number(
             "Learning rate",
             "am_lr",
-            float(recipe["learning_rate"]),
+            float(defaults["learning_rate"]),
             lo=0.0001,
             hi=1.0,
             step=0.005,
@@ -83,20 +88,20 @@ def body(ctx: Context) -> None:
             0.0,
             2.0,
             "am_decay",
-            float(recipe["decay_power"]),
+            float(defaults["decay_power"]),
             step=0.1,
             where=cols[2],
         )
         cols = st.columns(3)
         params["jitter"] = w.slider(
-            "Jitter (pixels)", 0, 32, "am_jitter", int(recipe["jitter"]), where=cols[0]
+            "Jitter (pixels)", 0, 32, "am_jitter", int(defaults["jitter"]), where=cols[0]
         )
         params["rotation"] = w.slider(
             "Rotation (degrees)",
             0.0,
             45.0,
             "am_rotation",
-            float(recipe["rotation"]),
+            float(defaults["rotation"]),
             step=1.0,
             where=cols[1],
         )
@@ -107,28 +112,40 @@ def body(ctx: Context) -> None:
             0.0,
             1.0,
             "am_tv",
-            float(recipe["tv_weight"]),
+            float(defaults["tv_weight"]),
             step=0.01,
             where=cols[0],
         )
         params["l2_weight"] = w.slider(
-            "L2 weight", 0.0, 20.0, "am_l2", float(recipe["l2_weight"]), step=0.1, where=cols[1]
+            "L2 weight", 0.0, 20.0, "am_l2", float(defaults["l2_weight"]), step=0.1, where=cols[1]
         )
         if (ctx.facts.input_shape or (0,))[-1] == 3:
             params["decorrelate"] = w.checkbox(
-                "Decorrelate colours", "am_decorrelate", bool(recipe["decorrelate"]), where=cols[2]
+                "Decorrelate colours",
+                "am_decorrelate",
+                bool(defaults["decorrelate"]),
+                where=cols[2],
             )
         params["polish"] = w.slider(
             "Polish (fraction of steps)",
             0.0,
             0.5,
             "am_polish",
-            float(recipe["polish"]),
+            float(defaults["polish"]),
             step=0.05,
             help="Final steps on the un-augmented image with half the L2 weight: more contrast",
             where=st.columns(3)[0],
         )
 
+    return params, seed
+
+
+def body(ctx: Context) -> None:
+    chosen = targets(ctx)
+    if chosen is None:
+        return
+    layer, units, objective = chosen
+    params, seed = settings(ctx)
     key = work.activation_key(ctx, layer, units, objective, params, seed)
     if not w.long_job_button("Run", "am_run", key):
         st.info(

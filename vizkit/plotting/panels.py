@@ -15,6 +15,7 @@ import numpy as np
 from vizkit.errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from vizkit.results.explanation import Explanation
@@ -39,6 +40,47 @@ def _probability(explanation: Explanation, index: int, target: int) -> float | N
     if target in row:
         return float(explanation.predictions.probabilities[index][row.index(target)])
     return None
+
+
+def _input_title(explanation: Explanation, index: int) -> str:
+    """Image name, the explained class and the prediction, with their probabilities."""
+    target = int(explanation.targets[index])
+    predicted = int(explanation.predictions.top[index])
+    p_target = _probability(explanation, index, target)
+    target_text = explanation.class_name(target) + (
+        f" ({p_target:.0%})" if p_target is not None else ""
+    )
+    return "\n".join(
+        [
+            textwrap.shorten(explanation.image_name(index), 40),
+            f"explains: {target_text}",
+            f"predicted: {explanation.class_name(predicted)} "
+            f"({float(explanation.predictions.top_probability[index]):.0%})",
+        ]
+    )
+
+
+def _raw_map(
+    ax: Axes,
+    values: np.ndarray,
+    cmap: str | None,
+    clip_percentile: float | None,
+    label: str | None,
+) -> None:
+    """The map in its own units: symmetric around zero when signed, with a colour bar."""
+    values = np.asarray(values, dtype=np.float32)
+    top = _limit(values, clip_percentile)
+    signed = bool((values < 0).any())
+    shown = ax.imshow(
+        values,
+        cmap=cmap or (SIGNED_CMAP if signed else UNSIGNED_CMAP),
+        vmin=-top if signed else 0.0,
+        vmax=top,
+    )
+    bar = ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+    if label:
+        bar.set_label(label, fontsize=8)
+    bar.ax.tick_params(labelsize=7)
 
 
 def plot_explanation_rows(
@@ -95,36 +137,8 @@ def plot_explanation_rows(
         axes[r, 0].imshow(
             image[..., 0] if gray else image, cmap="gray" if gray else None, vmin=0.0, vmax=1.0
         )
-        target = int(explanation.targets[index])
-        predicted = int(explanation.predictions.top[index])
-        p_target = _probability(explanation, index, target)
-        target_text = explanation.class_name(target) + (
-            f" ({p_target:.0%})" if p_target is not None else ""
-        )
-        axes[r, 0].set_title(
-            "\n".join(
-                [
-                    textwrap.shorten(explanation.image_name(index), 40),
-                    f"explains: {target_text}",
-                    f"predicted: {explanation.class_name(predicted)} "
-                    f"({float(explanation.predictions.top_probability[index]):.0%})",
-                ]
-            ),
-            fontsize=8,
-        )
-        values = np.asarray(explanation.maps[index], dtype=np.float32)
-        top = _limit(values, clip_percentile)
-        signed = bool((values < 0).any())
-        shown = axes[r, 1].imshow(
-            values,
-            cmap=cmap or (SIGNED_CMAP if signed else UNSIGNED_CMAP),
-            vmin=-top if signed else 0.0,
-            vmax=top,
-        )
-        bar = fig.colorbar(shown, ax=axes[r, 1], fraction=0.046, pad=0.04)
-        if colorbar_label:
-            bar.set_label(colorbar_label, fontsize=8)
-        bar.ax.tick_params(labelsize=7)
+        axes[r, 0].set_title(_input_title(explanation, index), fontsize=8)
+        _raw_map(axes[r, 1], explanation.maps[index], cmap, clip_percentile, colorbar_label)
         axes[r, 1].set_title("\n".join(textwrap.wrap(title, 28)), fontsize=8)
         explanation.plot(
             index,
