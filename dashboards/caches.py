@@ -1,9 +1,10 @@
 """The process-wide stores and the per-session registry: the only ``st.cache_*`` user.
 
-- :func:`workers`: the two worker processes (:mod:`dashboards.worker`). ``compute`` holds the
-  models and runs every computation; ``sandbox`` checks uploaded model files and decodes uploaded
-  images (untrusted bytes), so a hostile upload ends the sandbox, never the shared compute worker
-  or the server. Both run under the memory cap of :class:`~dashboards.settings.Settings`.
+- :func:`workers`: the worker processes (:mod:`dashboards.worker`). ``compute`` holds the
+  models and runs every computation; ``sandbox`` checks uploaded model files and ``images``
+  decodes uploaded images (untrusted bytes; no TensorFlow there), so a hostile upload ends one
+  of these, never the shared compute worker or the server. All run under the memory cap of
+  :class:`~dashboards.settings.Settings`; the two for uploads stop when idle.
 - :func:`jobs`: finished and running computations (:class:`~dashboards.jobs.JobStore`).
 - :func:`figures`: rendered figures as PNG bytes (:class:`~dashboards.display.FigureCache`),
   never live ``Figure`` objects.
@@ -35,10 +36,11 @@ SANDBOX_IDLE_SECONDS = 300.0
 class Workers:
     compute: Worker
     sandbox: Worker
+    images: Worker
 
     def stop(self) -> None:
-        self.compute.stop()
-        self.sandbox.stop()
+        for worker in (self.compute, self.sandbox, self.images):
+            worker.stop()
 
 
 @st.cache_resource(show_spinner=False)
@@ -47,7 +49,14 @@ def workers() -> Workers:
     found = Workers(
         compute=Worker("compute", memory_mb=conf.memory_mb, threads=3, warm="warm"),
         sandbox=Worker(
-            "sandbox", memory_mb=conf.memory_mb, threads=1, idle_seconds=SANDBOX_IDLE_SECONDS
+            "sandbox",
+            memory_mb=conf.memory_mb,
+            threads=1,
+            warm="warm",
+            idle_seconds=SANDBOX_IDLE_SECONDS,
+        ),
+        images=Worker(
+            "images", memory_mb=conf.memory_mb, threads=2, idle_seconds=SANDBOX_IDLE_SECONDS
         ),
     )
     found.compute.start()  # importing TensorFlow takes seconds: start while the page draws

@@ -74,22 +74,6 @@ def warm(progress: Progress = _no_progress) -> None:
     vizkit.available_methods()
 
 
-_TENSORFLOW_READY = False
-
-
-def _tensorflow_in_sandbox() -> None:
-    """Import TensorFlow in a light worker, then cap memory again above the new baseline."""
-    global _TENSORFLOW_READY
-    if _TENSORFLOW_READY:
-        return
-    from dashboards import worker
-
-    worker.cap_memory(None)
-    warm()
-    worker.cap_memory(worker.CHILD.memory_mb)
-    _TENSORFLOW_READY = True
-
-
 # --------------------------------------------------------------------------------------------
 # Models
 # --------------------------------------------------------------------------------------------
@@ -185,7 +169,7 @@ def describe(loaded: Any, key: str, sample: str | None) -> ModelFacts:
 
 
 # --------------------------------------------------------------------------------------------
-# Untrusted files (the sandbox worker)
+# Untrusted files (the sandbox and images workers)
 # --------------------------------------------------------------------------------------------
 def check_model(path: str, progress: Progress = _no_progress) -> tuple[int | None, ...] | None:
     """Check and load an uploaded model file, then run one blank image through it.
@@ -194,7 +178,6 @@ def check_model(path: str, progress: Progress = _no_progress) -> tuple[int | Non
     whose loading or first forward pass needs more memory than the worker may use ends the
     worker, which the caller reports. Returns the input shape of an image model.
     """
-    _tensorflow_in_sandbox()
     import vizkit
 
     vizkit.check_model_file(path)

@@ -1,6 +1,6 @@
 """Image sources for the sidebar: sample images (converted for other models) and uploads.
 
-Uploaded image bytes are decoded in the sandbox worker (never in the server), once per file and
+Uploaded image bytes are decoded in the images worker (never in the server), once per file and
 model; the session keeps the decoded images (at most ``MAX_IMAGE_FILES`` per model) until it ends.
 """
 

@@ -83,10 +83,9 @@ def converted(ctx: Context, sample: str, batch: Any) -> Any:
 
 
 def decoded(ctx: Context, files: Sequence[tuple[str, str, bytes]]) -> list[Any]:
-    """Uploaded image files (name, digest, bytes) decoded in the sandbox: batch or refusal."""
+    """Uploaded image files (name, digest, bytes) decoded in the images worker: batch or refusal."""
     size, channels = input_geometry(ctx)
-    sandbox = caches.workers().sandbox
-    return sandbox.call(
+    return caches.workers().images.call(
         "decode_images",
         [(name, data) for name, _, data in files],
         size,

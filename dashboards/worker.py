@@ -64,33 +64,22 @@ def address_space() -> int:
     return 0
 
 
-def cap_memory(memory_mb: int | None) -> None:
+def cap_memory(memory_mb: int) -> None:
     """Limit this process to what it maps now plus ``memory_mb`` (Linux; elsewhere a no-op).
 
-    Raising the soft limit again is allowed (the hard limit stays unlimited), which
-    :func:`dashboards.compute.warm` does around its TensorFlow import. The limit bounds
-    allocations of the data this process handles: it is no defence against code that runs in it,
-    which vizkit's safe loader and the image decoder's format list keep out.
+    Called after the child's imports (TensorFlow's libraries map about 2 GB of address space),
+    so the budget is what the work itself may use. The limit bounds allocations of the data this
+    process handles: it is no defence against code that runs in it, which vizkit's safe loader
+    and the image decoder's format list keep out.
     """
     try:
         import resource
     except ImportError:  # pragma: no cover - not on Linux
         return
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    if memory_mb is None:
-        resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
-        return
     used = address_space()
     if used:
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
         resource.setrlimit(resource.RLIMIT_AS, (used + int(memory_mb) * 2**20, hard))
-
-
-@dataclasses.dataclass
-class _ChildState:
-    memory_mb: int | None
-
-
-CHILD = _ChildState(memory_mb=None)
 
 
 def _portable(err: BaseException) -> BaseException:
@@ -117,11 +106,11 @@ def _child_main(
         ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX
     except (OSError, AttributeError):
         pass
-    CHILD.memory_mb = memory_mb
     module = importlib.import_module(functions)
     if warm:
         getattr(module, warm)()
-    cap_memory(memory_mb)
+    if memory_mb:
+        cap_memory(memory_mb)
     send_lock = threading.Lock()
 
     def send(message: tuple[Any, ...]) -> None:

@@ -102,9 +102,9 @@ def test_display_changes_redraw_without_recomputing(app, monkeypatch):
 def test_image_uploads_are_decoded_outside_the_server(app):
     from dashboards import caches
 
-    sandbox = caches.workers().sandbox
+    images = caches.workers().images
     upload_images(app, [("new.png", png_bytes(9, (33, 17)))])
-    assert sandbox.pid is not None and not problems(app)
+    assert images.pid is not None and not problems(app)
 
 
 def test_a_model_that_needs_too_much_memory_is_refused_and_the_server_goes_on(app, model_files):
