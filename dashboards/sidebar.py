@@ -1,80 +1,87 @@
 """The sidebar: choose a model (sample, start-up file or upload) and the images to explain.
 
-It runs in ``app.py`` before every page, so its widgets keep their values on every page. Uploaded
-files stay in this session's ``st.session_state``; another browser session never sees them.
+It runs in ``app.py`` before every page, so its widgets keep their values on every page. Uploads
+belong to this browser session (:mod:`dashboards.sessions`); another session never sees them, and
+they are forgotten when the session ends. When the model changes, the image source goes back to
+that model's own default (its sample images, or uploads), never another model's leftovers.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import streamlit as st
 
-from dashboards import state
+from dashboards import caches, entries, images, jobs
 from dashboards import widgets as w
-from vizkit.errors import UnsafeModelError, VizkitError
+from dashboards.context import Context
+from dashboards.display import error_message
+from dashboards.sessions import SessionData
+from dashboards.settings import MAX_IMAGE_FILES, MAX_SELECTED_IMAGES, Settings
+from vizkit.errors import UnsafeModelError
 
 NEXT_MODEL = "vk_select_next_model"
+UPLOAD = ("upload", "")
 
 
-def _startup(conf: state.Settings) -> tuple[state.ModelEntry | None, str | None]:
-    """The start-up model's entry (loaded once per session), or the reason it was refused."""
-    if "vk_startup" not in st.session_state:
+def _startup(conf: Settings, data: SessionData) -> tuple[entries.ModelEntry | None, str | None]:
+    """The start-up model's entry, or the reason it was refused (asked once per session)."""
+    if data.startup is None:
         try:
-            entry, problem = state.startup_entry(conf), None
+            data.startup = (entries.startup_entry(conf), None)
         except Exception as err:  # noqa: BLE001 - shown as one line
-            entry, problem = None, w.error_message(err, "Loading the start-up model")
-        st.session_state["vk_startup"] = (entry, problem)
-    return st.session_state["vk_startup"]
+            data.startup = (None, error_message(err, "Loading the start-up model"))
+    return data.startup
 
 
-def _entries(startup: state.ModelEntry | None) -> dict[str, state.ModelEntry]:
-    entries: dict[str, state.ModelEntry] = {}
+def _entries(startup: entries.ModelEntry | None, data: SessionData) -> dict[str, Any]:
+    found: dict[str, entries.ModelEntry] = {}
     if startup is not None:
-        entries[startup.key] = startup
-    for name in state.sample_names():
-        entry = state.sample_entry(name)
-        entries.setdefault(entry.key, entry)
-    entries.update(st.session_state.get("vk_uploads", {}))
-    return entries
+        found[startup.key] = startup
+    for entry in entries.sample_entries():
+        found.setdefault(entry.key, entry)
+    for upload in data.models.values():
+        found[upload.entry.key] = upload.entry
+    return found
 
 
-def _handle_model_upload(conf: state.Settings, uploaded: Any) -> None:
-    """Load a newly uploaded model file once; remember the refusal reason if refused."""
+def _handle_model_upload(conf: Settings, uploaded: Any, data: SessionData) -> None:
+    """Check and load a newly uploaded model file once; remember why it was refused."""
     if uploaded is None:
-        st.session_state.pop("vk_model_refusal", None)
+        data.refusal = None
         return
-    data = uploaded.getvalue()
-    stamp = (uploaded.name, state.digest(data))
-    if st.session_state.get("vk_model_seen") == stamp:
+    raw = uploaded.getvalue()
+    stamp = (uploaded.name, hashlib.sha256(raw).hexdigest())
+    if data.seen_upload == stamp:
         return
-    st.session_state["vk_model_seen"] = stamp
+    data.seen_upload = stamp
     try:
-        entry = state.load_model_file(uploaded.name, data, conf.max_upload_bytes)
+        with st.spinner(f"Checking {uploaded.name}..."):
+            entry = entries.accept_upload(data, uploaded.name, raw, conf)
     except Exception as err:  # noqa: BLE001 - refused files show a one-line reason
-        reason = w.error_message(err, "Loading the model")
+        reason = error_message(err, "Loading the model")
         if isinstance(err, UnsafeModelError):
             reason += " (the dashboard never runs code from a model file)"
-        st.session_state["vk_model_refusal"] = f"{uploaded.name} was refused: {reason}"
+        data.refusal = f"{uploaded.name} was refused: {reason}"
         return
-    st.session_state.pop("vk_model_refusal", None)
-    st.session_state.setdefault("vk_model_bytes", {})[entry.key] = data
-    st.session_state.setdefault("vk_uploads", {})[entry.key] = entry
+    data.refusal = None
     st.session_state[NEXT_MODEL] = entry.key
     st.rerun()
 
 
-def render(conf: state.Settings) -> state.Context | None:
+def render(conf: Settings) -> Context | None:
+    data = caches.session()
     sb = st.sidebar
     if NEXT_MODEL in st.session_state:  # set before the picker exists in this run
         st.session_state[w.KEEP + "model"] = st.session_state.pop(NEXT_MODEL)
 
     sb.header("Model")
-    startup, problem = _startup(conf)
+    startup, problem = _startup(conf, data)
     if problem:
         sb.error(problem, icon=":material/error:")
-    entries = _entries(startup)
-    keys = list(entries)
+    found = _entries(startup, data)
+    keys = list(found)
     chosen = None
     if keys:
         chosen = w.select(
@@ -82,36 +89,39 @@ def render(conf: state.Settings) -> state.Context | None:
             keys,
             "model",
             default=keys[0],
-            format_func=lambda k: entries[k].label if k in entries else k,
+            format_func=lambda k: found[k].label if k in found else k,
             where=sb,
             help="A sample model, the model the server was started with, or one you uploaded.",
         )
     with sb.expander("Upload a model", expanded=not keys):
         uploaded = st.file_uploader(
-            f"A .keras or .h5 file (up to {conf.max_upload_mb} MB)",
+            f"A .keras or .h5 file (up to {conf.upload_mb} MB)",
             type=["keras", "h5", "hdf5"],
             key="vk_model_upload",
-            max_upload_size=conf.max_upload_mb,
-            help="Loaded with vizkit's safe loader: files that would run code are refused.",
+            max_upload_size=conf.upload_mb,
+            help="Checked and loaded with vizkit's safe loader in a separate process: files "
+            "that would run code are refused.",
         )
-        _handle_model_upload(conf, uploaded)
-    refusal = st.session_state.get("vk_model_refusal")
-    if refusal:
-        sb.error(refusal, icon=":material/block:")
+        _handle_model_upload(conf, uploaded, data)
+    if data.refusal:
+        sb.error(data.refusal, icon=":material/block:")
+    if data.notice:
+        sb.info(data.notice, icon=":material/info:")
     if chosen is None:
         sb.info("Upload a model file to begin.")
         return None
 
-    entry = entries[chosen]
+    entry = found[chosen]
     try:
-        model = state.model_for(entry)
-    except VizkitError as err:
-        sb.error(f"{entry.label}: {w.error_message(err)}", icon=":material/error:")
+        facts = entries.facts(entry)
+    except Exception as err:  # noqa: BLE001 - shown as one line
+        sb.error(
+            f"{entry.label}: {error_message(err, 'Loading the model')}", icon=":material/error:"
+        )
         return None
-    ctx = state.Context(entry=entry, model=model)
-    info = state.model_info(entry.key, model)
-    if info.get("image_model"):
-        _images(ctx, sb)
+    ctx = Context(entry=entry, facts=facts)
+    if facts.image_model:
+        _images(ctx, sb, conf, data)
     else:
         sb.warning("This model does not take images, so there are no images to choose.")
     return ctx
@@ -140,68 +150,73 @@ def _default_picks(batch: Any, limit: int = 4) -> list[int]:
     return picks
 
 
-def _images(ctx: state.Context, sb: Any) -> None:
-    sb.header("Images")
-    samples = state.sample_names()
-    options = []
-    if ctx.sample:
-        options.append(f"sample:{ctx.sample}")
-    options.append("upload")
-    options += [f"sample:{s}" for s in samples if s != ctx.sample]
+def _source(ctx: Context, sb: Any) -> tuple[str, str]:
+    """The image source picker; it starts at the model's default whenever the model changes."""
+    import vizkit
 
-    def label(option: str) -> str:
-        if option == "upload":
+    options = [("sample", ctx.sample)] if ctx.sample else []
+    options.append(UPLOAD)
+    options += [("sample", s) for s in vizkit.sample_names() if s != ctx.sample]
+    if st.session_state.get("_vk_source_model") != ctx.key:
+        st.session_state["_vk_source_model"] = ctx.key
+        st.session_state.pop(w.KEEP + "image_source", None)
+
+    def label(option: tuple[str, str]) -> str:
+        if option == UPLOAD:
             return "Upload images"
-        name = option.split(":", 1)[1]
-        if name == ctx.sample:
+        if option[1] == ctx.sample:
             return "Sample images (with true labels)"
-        return f"Images of sample {name} (converted)"
+        return f"Images of sample {option[1]} (converted)"
 
-    source = w.select(
+    return w.select(
         "Image source", options, "image_source", default=options[0], format_func=label, where=sb
     )
+
+
+def _images(ctx: Context, sb: Any, conf: Settings, data: SessionData) -> None:
+    sb.header("Images")
+    source = _source(ctx, sb)
     pool = None
-    if source == "upload":
+    if source == UPLOAD:
         files = sb.file_uploader(
-            "Images (PNG, JPEG, BMP, GIF, WebP, TIFF; any size or mode)",
-            type=list(state.IMAGE_TYPES),
+            f"Images (PNG, JPEG, BMP, GIF, WebP, TIFF; up to {MAX_IMAGE_FILES} files of "
+            f"{conf.image_mb} MB)",
+            type=list(images.IMAGE_TYPES),
             accept_multiple_files=True,
             key="vk_image_upload",
             help="Converted to the model's input size and channels.",
-            max_upload_size=state.MAX_IMAGE_MB,
+            max_upload_size=conf.image_mb,
         )
-        if files:
-            pool, refused = state.images_from_uploads(
-                ctx.key, ctx.model, [(f.name, f.getvalue()) for f in files]
+        if not files:
+            return
+        with st.spinner("Reading the images..."):
+            pool, pool_key, refused = images.uploaded_pool(
+                ctx, data, [(f.name, f.getvalue()) for f in files]
             )
-            for line in refused:
-                sb.error(f"Refused {line}", icon=":material/block:")
-        source_key = "upload:" + ",".join(state.digest(f.getvalue()) for f in files or [])
+        for line in refused:
+            sb.error(f"Refused {line}", icon=":material/block:")
     else:
-        sample = source.split(":", 1)[1]
-        pool = state.images_for_model(ctx.key, ctx.model, sample)
-        source_key = source
+        pool = images.sample_pool(ctx, source[1])
+        pool_key = jobs.make_key(ctx.key, *source)
     if pool is None or len(pool) == 0:
         return
-    ctx.pool = pool
-    ctx.pool_key = state.make_key(ctx.key, source_key)
-    indices = list(range(len(pool)))
+    ctx.pool, ctx.pool_key = pool, pool_key
     picked = w.multiselect(
         "Images to explain",
-        indices,
-        f"images_{state.make_key(ctx.key, source_key)[:12]}",
+        list(range(len(pool))),
+        f"images_{pool_key[:12]}",
         default=_default_picks(pool),
         format_func=lambda i: _image_label(pool, i),
-        max_selections=state.MAX_SELECTED_IMAGES,
+        max_selections=MAX_SELECTED_IMAGES,
         where=sb,
-        help=f"Up to {state.MAX_SELECTED_IMAGES} images; rows of the attribution grid.",
+        help=f"Up to {MAX_SELECTED_IMAGES} images; rows of the attribution grid.",
     )
     if picked:
         picked = sorted(picked)
         ctx.images = pool[picked]
-        ctx.images_key = state.make_key(ctx.pool_key, tuple(picked))
+        ctx.images_key = jobs.make_key(pool_key, tuple(picked))
         sb.image(
-            [o for o in ctx.images.originals],
+            list(ctx.images.originals),
             caption=[_image_label(pool, i) for i in picked],
             width=64,
         )

@@ -1,83 +1,40 @@
-"""Widgets and display helpers shared by the dashboard pages.
+"""Widgets shared by the dashboard pages.
 
-- :func:`page` runs a page body inside :func:`guard`, which turns every failure into a one-line
-  ``st.error`` (no traceback ever reaches the browser; details go to the server log).
 - Page widgets are created through the helpers here (:func:`select`, :func:`slider`, ...). Their
   keys start with ``keep_`` and :func:`keep_widget_state` (called by ``app.py`` on every run)
   stops Streamlit from dropping their values while another page is shown, so settings survive
   page switches. Each helper validates the stored value against the current options (a layer
   picked for another model falls back to the default).
-- :func:`show_figure`, :func:`show_table` and :func:`download_npz` render results and offer them
-  as PNG + PDF, CSV and NPZ downloads.
+- :func:`param_widgets` builds a method's widgets from the registry's typed parameters.
+- Blocks several pages share: :func:`page` (title, context checks, one-line errors),
+  :func:`target_picker`, :func:`layer_picker`, :func:`spatial_layer` (with the message for models
+  without one), :func:`channel_picker`, :func:`long_job_button` and :func:`display_options`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
-import re
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
 import streamlit as st
 
-from vizkit.errors import VizkitError, one_line
+from dashboards.display import guard
 
-log = logging.getLogger("vizkit.dashboard")
 KEEP = "keep_"
-DISPLAY_DPI = 110
-
-
-# --------------------------------------------------------------------------------------------
-# Errors
-# --------------------------------------------------------------------------------------------
-def error_message(err: BaseException, what: str = "This view") -> str:
-    """The one line shown for ``err``: vizkit's own sentence, or a short generic reason."""
-    if isinstance(err, VizkitError):
-        return one_line(str(err))
-    if isinstance(err, MemoryError):
-        return f"{what} ran out of memory: choose fewer images, a smaller layer or fewer steps."
-    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
-    first = lines[0] if lines else ""
-    if first.endswith(":") and len(lines) > 1:  # e.g. TensorFlow's "in user code:" preamble
-        first = lines[-1]
-    first = one_line(first)
-    if len(first) > 180:
-        first = first[:177] + "..."
-    reason = f"{type(err).__name__}: {first}" if first else type(err).__name__
-    return (
-        f"{what} failed ({reason}). Try other settings or another model; "
-        "the server log has the details."
-    )
-
-
-@contextlib.contextmanager
-def guard(what: str = "This view") -> Iterator[None]:
-    """Show any exception as one ``st.error`` line. Streamlit's rerun/stop signals pass through."""
-    try:
-        yield
-    except Exception as err:  # noqa: BLE001 - this is the last line of defence
-        if not isinstance(err, VizkitError):
-            log.exception("dashboard error in %s", what)
-        st.error(error_message(err, what), icon=":material/error:")
 
 
 def page(title: str, body: Callable[[Any], None], *, needs_images: bool = False) -> None:
     """Standard page frame: title, context checks, and the body inside :func:`guard`."""
-    from dashboards import state
+    from dashboards import context
 
     st.title(title)
     with guard(f"The {title} page"):
-        ctx = state.context()
+        ctx = context.current()
         if ctx is None:
             st.info("Choose a model in the sidebar to begin.", icon=":material/arrow_back:")
             return
         if needs_images:
-            info = state.model_info(ctx.key, ctx.model)
-            if not info["image_model"]:
+            if not ctx.facts.image_model:
                 st.error(
                     f"{ctx.entry.label} is not an image model (its input is not height x width x "
                     "channels), so this view has nothing to show: choose an image classifier.",
@@ -253,19 +210,21 @@ def param_widgets(
     where: Any = None,
     skip: Sequence[str] = (),
     limits: dict[str, float] | None = None,
+    columns: int = 1,
 ) -> dict[str, Any]:
     """Widgets generated from a registry method's typed parameters; returns ``{name: value}``.
 
     ``method`` is a :class:`vizkit.registry.MethodInfo`. ``limits`` lowers a numeric parameter's
-    maximum (e.g. a patch size to the image size). Parameters whose type has no widget (arrays,
-    callables) keep their defaults and are not passed.
+    maximum (e.g. a patch size to the image size); ``columns`` spreads the widgets over that many
+    columns. Parameters whose type has no widget (arrays, callables) keep their defaults and are
+    not passed.
     """
-    where = where or st
     limits = limits or {}
     values: dict[str, Any] = {}
-    for p in method.params:
-        if p.name in skip:
-            continue
+    shown = [p for p in method.params if p.name not in skip]
+    places = (where or st).columns(columns) if columns > 1 else [where or st]
+    for i, p in enumerate(shown):
+        where = places[i % len(places)]
         key = f"{key_prefix}_{method.name}_{p.name}"
         label = p.label or p.name.replace("_", " ").capitalize()
         help_text = p.help or None
@@ -310,187 +269,28 @@ def param_widgets(
 
 
 # --------------------------------------------------------------------------------------------
-# Showing and downloading results
+# Pickers shared by several pages
 # --------------------------------------------------------------------------------------------
-def slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "figure"
-
-
-_FIGURE_LOCK = threading.Lock()
-
-
-def figure_bytes(fig: Any, fmt: str, dpi: float | None = None) -> bytes:
-    """Encode a figure (one encoding at a time: cached figures are shared between sessions)."""
-    from vizkit.plotting.figures import DEFAULT_DPI
-    from vizkit.plotting.figures import figure_bytes as encode
-
-    with _FIGURE_LOCK:
-        return encode(fig, fmt, dpi=dpi or DEFAULT_DPI)
-
-
-def show_figure(
-    figure: Any,
-    name: str,
-    *,
-    key: Any = None,
-    caption: str | None = None,
-    where: Any = None,
-    width: Any = "content",
-) -> bytes:
-    """Show a matplotlib Figure as an image with PNG and PDF downloads; return the shown PNG.
-
-    ``figure`` is a Figure, or a function that builds one; with a ``key`` (anything that names
-    the figure's content completely) the built figure and its PNG are cached, so reruns that do
-    not change the picture cost nothing. The figure is shown at its natural size (never wider
-    than the page); downloads are rendered on click: a 300 dpi PNG and a vector PDF.
-    """
-    from dashboards import state
-
-    where = where or st
-
-    def build() -> Any:
-        return figure() if callable(figure) else figure
-
-    if key is not None:
-        fig, png = state.figure(
-            state.make_key(name, key), build, lambda f: figure_bytes(f, "png", DISPLAY_DPI)
-        )
-    else:
-        fig = build()
-        png = figure_bytes(fig, "png", DISPLAY_DPI)
-    where.image(png, caption=caption, width=width)
-    stem = slug(name)
-    row = where.container(horizontal=True)
-    row.download_button(
-        "PNG",
-        data=lambda: figure_bytes(fig, "png"),
-        file_name=f"{stem}.png",
-        mime="image/png",
-        key=f"dl_{stem}_png",
-        on_click="ignore",
-        icon=":material/download:",
-    )
-    row.download_button(
-        "PDF",
-        data=lambda: figure_bytes(fig, "pdf"),
-        file_name=f"{stem}.pdf",
-        mime="application/pdf",
-        key=f"dl_{stem}_pdf",
-        on_click="ignore",
-        icon=":material/download:",
-    )
-    return png
-
-
-def show_table(
-    frame: Any, name: str, *, where: Any = None, height: Any = "auto", **kwargs: Any
-) -> None:
-    """A sortable table with a CSV download."""
-    where = where or st
-    where.dataframe(frame, height=height, **kwargs)
-    stem = slug(name)
-    where.download_button(
-        "CSV",
-        data=frame.to_csv(index=False).encode(),
-        file_name=f"{stem}.csv",
-        mime="text/csv",
-        key=f"dl_{stem}_csv",
-        on_click="ignore",
-        icon=":material/download:",
-    )
-
-
-def download_npz(
-    arrays: dict[str, Any], name: str, *, label: str = "Maps (NPZ)", where: Any = None
-) -> None:
-    where = where or st
-    stem = slug(name)
-
-    def encode() -> bytes:
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, **{slug(k): np.asarray(v) for k, v in arrays.items()})
-        return buffer.getvalue()
-
-    where.download_button(
-        label,
-        data=encode,
-        file_name=f"{stem}.npz",
-        mime="application/octet-stream",
-        key=f"dl_{stem}_npz",
-        on_click="ignore",
-        icon=":material/download:",
-    )
-
-
-def new_figure(width: float, height: float) -> Any:
-    from vizkit.plotting.figures import new_figure as make
-
-    return make(width, height)
-
-
-def on_axes(width: float, height: float, draw: Callable[[Any], Any]) -> Callable[[], Any]:
-    """A figure builder: a new ``width`` x ``height`` figure with one axes that ``draw`` fills."""
-
-    def build() -> Any:
-        fig = new_figure(width, height)
-        draw(fig.add_subplot())
-        return fig
-
-    return build
-
-
 def class_label(index: int, class_names: Sequence[str] | None) -> str:
     if class_names and 0 <= index < len(class_names):
         return f"{index}: {class_names[index]}"
     return f"class {index}"
 
 
-def draw_confusion(
-    ax: Any, matrix: Any, class_names: Sequence[str], normalize: bool = False
-) -> Any:
-    """A confusion matrix (rows: true class, columns: predicted) with counts in the cells."""
-    matrix = np.asarray(matrix, dtype=np.float64)
-    shown = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1) if normalize else matrix
-    image = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else None)
-    n = len(matrix)
-    ticks = np.arange(n)
-    names = [str(c) for c in class_names] if len(class_names) == n else [str(i) for i in ticks]
-    ax.set_xticks(ticks, names, rotation=45 if max(map(len, names)) > 3 else 0, ha="right")
-    ax.set_yticks(ticks, names)
-    ax.set_xlabel("Predicted class")
-    ax.set_ylabel("True class")
-    threshold = shown.max() / 2 if shown.size else 0
-    if n <= 20:
-        for i in range(n):
-            for j in range(n):
-                value = f"{shown[i, j]:.2f}" if normalize else f"{int(matrix[i, j])}"
-                colour = "white" if shown[i, j] > threshold else "black"
-                ax.text(j, i, value, ha="center", va="center", color=colour, fontsize=8)
-    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    return ax
-
-
-# --------------------------------------------------------------------------------------------
-# Pickers shared by several pages
-# --------------------------------------------------------------------------------------------
-def target_picker(
-    ctx: Any, class_names: Sequence[str] | None, key: str, *, where: Any = None
-) -> Any:
+def target_picker(ctx: Any, key: str, *, where: Any = None) -> Any:
     """Which class to explain: ``"predicted"`` (default), ``"true"`` (known labels) or an int."""
-    from dashboards import state
-
-    count = state.model_info(ctx.key, ctx.model).get("num_classes") or 0
     options: list[Any] = ["predicted"]
     if ctx.images is not None and ctx.images.labels is not None:
         options.append("true")
-    options += list(range(int(count)))
+    options += list(range(ctx.facts.num_classes))
+    names = ctx.class_names
 
     def label(option: Any) -> str:
         if option == "predicted":
             return "Predicted class (per image)"
         if option == "true":
             return "True class (per image)"
-        return class_label(int(option), class_names)
+        return class_label(int(option), names)
 
     return select(
         "Target class",
@@ -499,39 +299,8 @@ def target_picker(
         "predicted",
         format_func=label,
         where=where,
-        help="The class whose evidence the maps show; see the top classes per image below.",
+        help="The class whose evidence the maps show; see the top classes per image.",
     )
-
-
-def _field(item: Any, name: str, default: Any = None) -> Any:
-    if isinstance(item, dict):
-        return item.get(name, default)
-    return getattr(item, name, default)
-
-
-def layer_label(item: Any) -> str:
-    """``path · 7x7x64 · RF 15x15`` for a candidate layer."""
-    path = item if isinstance(item, str) else _field(item, "path")
-    if isinstance(item, str):
-        return path
-    if isinstance(getattr(item, "label", None), str):
-        return item.label
-    parts = [path]
-    shape = _field(item, "shape") or _field(item, "output_shape")
-    height, width = _field(item, "height"), _field(item, "width")
-    channels = _field(item, "channels")
-    if height is not None and width is not None:
-        parts.append(f"{height}x{width}" + (f"x{channels}" if channels is not None else ""))
-    elif shape:
-        parts.append("x".join("?" if d is None else str(d) for d in tuple(shape)[-3:]))
-    rf = _field(item, "receptive_field")
-    if rf is not None:
-        size = _field(rf, "size", rf)
-        try:
-            parts.append(f"RF {float(size[0]):g}x{float(size[1]):g}")
-        except (TypeError, IndexError, ValueError):
-            parts.append(f"RF {rf}")
-    return " · ".join(parts)
 
 
 def layer_picker(
@@ -542,9 +311,9 @@ def layer_picker(
     where: Any = None,
     help: str | None = None,
 ) -> str:
-    """Pick a layer among candidates (paths or objects with ``path``); returns the path."""
-    paths = [c if isinstance(c, str) else _field(c, "path") for c in candidates]
-    labels = {p: layer_label(c) for p, c in zip(paths, candidates)}
+    """Pick among ``vizkit.candidate_layers`` results (shown with their size and receptive field)."""
+    labels = {c.path: c.label for c in candidates}
+    paths = list(labels)
     return select(
         label,
         paths,
@@ -554,6 +323,51 @@ def layer_picker(
         where=where,
         help=help or "Ranked by how well the layer suits class activation maps (first = default).",
     )
+
+
+def spatial_layer(
+    ctx: Any,
+    key: str,
+    *,
+    default: str | None = None,
+    where: Any = None,
+    help: str | None = None,
+) -> str | None:
+    """Pick a layer with a spatial output; None (after saying why) when the model has none."""
+    layers = list(ctx.facts.spatial_layers)
+    if not layers:
+        st.error(
+            "This model has no layer with a spatial (height x width x channels) output, so it "
+            "has no feature maps or channels to show.",
+            icon=":material/block:",
+        )
+        return None
+    return select(
+        "Layer",
+        layers,
+        key,
+        default if default in layers else layers[0],
+        where=where,
+        help=help or "Any layer with a spatial output, nested models included (outer/inner).",
+    )
+
+
+def channel_picker(
+    channels: int, key: str, *, many: bool = False, where: Any = None, default: int = 8
+) -> Any:
+    """One channel (a number box) or several (a multiselect, the first ``default`` preselected)."""
+    if many:
+        options = list(range(channels))
+        return multiselect("Channels", options, key, options[: min(channels, default)], where=where)
+    return number(f"Channel (0-{channels - 1})", key, 0, lo=0, hi=channels - 1, step=1, where=where)
+
+
+def long_job_button(label: str, key: str, job_key: str, *, help: str | None = None) -> bool:
+    """A button that starts long work; True when pressed or when the job ran before."""
+    from dashboards import work
+
+    pressed = st.button(label, key=key, type="primary", icon=":material/play_arrow:", help=help)
+    return pressed or work.finished(job_key) is not None or work.running(job_key)
 
 
 CMAPS = ("auto", "jet", "viridis", "inferno", "magma", "turbo", "RdBu_r", "bwr", "gray")
@@ -619,3 +433,10 @@ def display_options(prefix: str, *, where: Any = None, overlay: bool = True) -> 
         "alpha": float(alpha),
         "clip": None if clip >= 100 else float(clip),
     }
+
+
+def fragment_marker(name: str) -> None:
+    """Count this fragment's runs in the page (the latency bench waits for the number to grow)."""
+    key = f"_vk_fragment_{name}"
+    runs = st.session_state[key] = st.session_state.get(key, 0) + 1
+    st.html(f'<div id="vk-fragment-{name}" data-run="{runs}" style="display:none"></div>')

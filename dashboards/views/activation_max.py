@@ -5,13 +5,16 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dashboards import state
+from dashboards import display, work
 from dashboards import widgets as w
+from dashboards.context import Context
+
+MAX_DEFAULT_CLASSES = 10  # classes preselected (all of them up to this many)
 
 
-def body(ctx: state.Context) -> None:
-    info = state.model_info(ctx.key, ctx.model)
-    classes = state.class_names(ctx)
+def targets(ctx: Context) -> tuple[str | None, list[int], str] | None:
+    """``(layer, units, objective)``: classes (layer None) or channels of a layer; None to stop."""
+    classes = ctx.class_names
     kind = w.select(
         "Targets",
         ["classes", "channels"],
@@ -22,30 +25,26 @@ def body(ctx: state.Context) -> None:
     )
     objective = "mean"
     if kind == "classes":
-        count = int(info.get("num_classes") or 0)
+        count = ctx.facts.num_classes
         if count < 1:
             st.error("The model's output has no classes to maximize: choose channel targets.")
-            return
+            return None
         options = list(range(count))
         units = w.multiselect(
             "Classes",
             options,
             "am_classes",
-            options[: min(count, 6)],
+            options[:MAX_DEFAULT_CLASSES],
             format_func=lambda c: w.class_label(c, classes),
         )
         layer = None
     else:
-        layers = info["spatial_layers"]
-        if not layers:
-            st.error("This model has no layer with a spatial output: choose class targets.")
-            return
         cols = st.columns([3, 3, 2])
-        layer = w.select("Layer", layers, "am_layer", layers[0], where=cols[0])
-        channels = state.layer_channels(ctx.key, layer, ctx.model)
-        options = list(range(channels))
-        units = w.multiselect(
-            "Channels", options, "am_channels", options[: min(channels, 8)], where=cols[1]
+        layer = w.spatial_layer(ctx, "am_layer", where=cols[0])
+        if layer is None:
+            return None
+        units = w.channel_picker(
+            work.layer_channels(ctx, layer), "am_channels", many=True, where=cols[1]
         )
         objective = w.select(
             "Objective",
@@ -57,24 +56,28 @@ def body(ctx: state.Context) -> None:
         )
     if not units:
         st.info("Choose at least one target.")
-        return
+        return None
+    return layer, list(units), objective
 
-    recipe = state.recipe_defaults(ctx.key, ctx.model)
-    params = {"steps": w.slider("Steps", 10, 1000, "am_steps", int(recipe["steps"]), step=10)}
+
+def settings(ctx: Context) -> tuple[dict[str, object], int]:
+    """The optimization settings (vizkit's recipe for this input size as defaults) and seed."""
+    defaults = work.recipe_defaults(ctx)
+    params = {"steps": w.slider("Steps", 10, 1000, "am_steps", int(defaults["steps"]), step=10)}
     with st.expander("Regularization and parameterization", expanded=False):
         cols = st.columns(3)
         params["parameterization"] = w.select(
             "Parameterization",
             ["fourier", "pixel"],
             "am_param",
-            recipe["parameterization"],
+            defaults["parameterization"],
             where=cols[0],
             help="Fourier: smooth, natural-looking images; pixel: raw pixels.",
         )
         params["learning_rate"] = w.number(
             "Learning rate",
             "am_lr",
-            float(recipe["learning_rate"]),
+            float(defaults["learning_rate"]),
             lo=0.0001,
             hi=1.0,
             step=0.005,
@@ -85,20 +88,20 @@ def body(ctx: state.Context) -> None:
             0.0,
             2.0,
             "am_decay",
-            float(recipe["decay_power"]),
+            float(defaults["decay_power"]),
             step=0.1,
             where=cols[2],
         )
         cols = st.columns(3)
         params["jitter"] = w.slider(
-            "Jitter (pixels)", 0, 32, "am_jitter", int(recipe["jitter"]), where=cols[0]
+            "Jitter (pixels)", 0, 32, "am_jitter", int(defaults["jitter"]), where=cols[0]
         )
         params["rotation"] = w.slider(
             "Rotation (degrees)",
             0.0,
             45.0,
             "am_rotation",
-            float(recipe["rotation"]),
+            float(defaults["rotation"]),
             step=1.0,
             where=cols[1],
         )
@@ -109,42 +112,53 @@ def body(ctx: state.Context) -> None:
             0.0,
             1.0,
             "am_tv",
-            float(recipe["tv_weight"]),
+            float(defaults["tv_weight"]),
             step=0.01,
             where=cols[0],
         )
         params["l2_weight"] = w.slider(
-            "L2 weight", 0.0, 20.0, "am_l2", float(recipe["l2_weight"]), step=0.1, where=cols[1]
+            "L2 weight", 0.0, 20.0, "am_l2", float(defaults["l2_weight"]), step=0.1, where=cols[1]
         )
-        if (info.get("input_shape") or (0,))[-1] == 3:
+        if (ctx.facts.input_shape or (0,))[-1] == 3:
             params["decorrelate"] = w.checkbox(
-                "Decorrelate colours", "am_decorrelate", bool(recipe["decorrelate"]), where=cols[2]
+                "Decorrelate colours",
+                "am_decorrelate",
+                bool(defaults["decorrelate"]),
+                where=cols[2],
             )
         params["polish"] = w.slider(
             "Polish (fraction of steps)",
             0.0,
             0.5,
             "am_polish",
-            float(recipe["polish"]),
+            float(defaults["polish"]),
             step=0.05,
             help="Final steps on the un-augmented image with half the L2 weight: more contrast",
             where=st.columns(3)[0],
         )
 
-    key = state.activation_key(ctx, layer, units, objective, params, seed)
-    run = st.button("Run", key="am_run", type="primary", icon=":material/play_arrow:")
-    if not (run or state.job_result(key) is not None or state.job_running(key)):
+    return params, seed
+
+
+def body(ctx: Context) -> None:
+    chosen = targets(ctx)
+    if chosen is None:
+        return
+    layer, units, objective = chosen
+    params, seed = settings(ctx)
+    key = work.activation_key(ctx, layer, units, objective, params, seed)
+    if not w.long_job_button("Run", "am_run", key):
         st.info(
             "Press Run to synthesize the images (progress is shown while it runs; you can "
             "switch pages meanwhile and come back for the result)."
         )
         return
-    result = state.maximize(ctx, layer, units, objective, params, seed=seed)
-    w.show_figure(result.plot, "activation_maximization", key=key)
+    result = work.maximize(ctx, layer, units, objective, params, seed=seed)
+    display.show_figure(result.plot, "activation_maximization", key=key, tags=ctx.tags)
     left, right = st.columns(2)
     with left:
-        w.show_table(result.to_frame(), "activation_maximization_table", hide_index=True)
-        w.download_npz(
+        display.show_table(result.to_frame(), "activation_maximization_table", hide_index=True)
+        display.download_npz(
             {
                 "images": result.images,
                 "units": result.units,
@@ -155,8 +169,11 @@ def body(ctx: state.Context) -> None:
             label="Images (NPZ)",
         )
     with right:
-        w.show_figure(
-            w.on_axes(5.5, 3.2, result.plot_history), "activation_maximization_history", key=key
+        display.show_figure(
+            display.on_axes(5.5, 3.2, result.plot_history),
+            "activation_maximization_history",
+            key=key,
+            tags=ctx.tags,
         )
     if result.predicted is not None:
         hits = int(np.sum(np.asarray(result.predicted) == np.asarray(result.units)))

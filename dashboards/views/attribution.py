@@ -1,4 +1,9 @@
-"""Attribution page: several methods side by side (rows = images, columns = input + methods)."""
+"""Attribution page: several methods side by side (rows = images, columns = input + methods).
+
+The top classes of every image are shown as bars; clicking one explains that class. Maps are
+computed jobs (cached by content); the display options redraw only the grid (a fragment), from
+the cached maps.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,82 @@ from typing import Any
 import streamlit as st
 
 import vizkit
-from dashboards import state
+from dashboards import display, work
 from dashboards import widgets as w
+from dashboards.context import Context
 
 DEFAULT_METHODS = ("gradcam",)
-HIDDEN_PARAMS = ("batch_size",)  # a memory knob, not a modelling choice
+TARGET_KEY = w.KEEP + "attr_target"
+TOP_K = 3
+PER_ROW = 4
 
 
-def body(ctx: state.Context) -> None:
-    methods = [m for m in state.method_names() if m != "occlusion"]
+def bar(probability: float) -> str:
+    """A thin probability bar (HTML: progress elements mean "work running" to the tests)."""
+    width = f"{100 * min(max(probability, 0.0), 1.0):.1f}%"
+    return (
+        '<div class="vk-prob" style="height:6px;background:rgba(128,128,128,.2);'
+        f'border-radius:3px;margin:-6px 0 4px"><div style="width:{width};height:6px;'
+        'background:#1f77b4;border-radius:3px"></div></div>'
+    )
+
+
+def _explain_class(index: int) -> None:
+    st.session_state[TARGET_KEY] = index
+
+
+def top_classes(ctx: Context) -> None:
+    """The top classes of each image as bars; a click makes that class the target."""
+    probs = work.predictions(ctx)
+    names = ctx.class_names
+    target = st.session_state.get(TARGET_KEY)
+    st.caption("Top classes per image (click a class to explain it)")
+    rows = work.top_classes(probs, TOP_K)
+    for start in range(0, len(rows), PER_ROW):
+        columns = st.columns(PER_ROW)
+        for column, i in zip(columns, range(start, min(start + PER_ROW, len(rows)))):
+            with column.container(border=True):
+                st.markdown(f"**{ctx.images.names[i]}**" if ctx.images.names else f"image {i}")
+                for rank, (c, p) in enumerate(rows[i]):
+                    st.button(
+                        f"{w.class_label(c, names)} · {p:.0%}",
+                        key=f"attr_top_{i}_{rank}",
+                        on_click=_explain_class,
+                        args=(c,),
+                        type="primary" if target == c else "secondary",
+                        width="stretch",
+                    )
+                    st.html(bar(p))
+
+
+@st.fragment
+def grid(ctx: Context, explanations: list[Any], computed: tuple[Any, ...]) -> None:
+    """Display options and the grid: changing them redraws from the cached maps only."""
+    options = w.display_options("attr")
+    comparison = vizkit.compare(explanations)
+    display.show_figure(
+        lambda: comparison.plot(
+            kind=options["kind"],
+            shared_scale=options["shared"],
+            cmap=options["cmap"],
+            alpha=options["alpha"],
+            clip_percentile=options["clip"],
+            absolute=options["absolute"],
+        ),
+        "attribution_grid",
+        key=(computed, options),
+        tags=ctx.tags,
+    )
+    layer = next((e.layer for e in explanations if e.layer), None)
+    st.caption(
+        " · ".join(f"{e.label or e.method}: {e.seconds * 1000:.0f} ms" for e in explanations)
+        + (f" · layer {layer}" if layer else "")
+    )
+    w.fragment_marker("attr")
+
+
+def body(ctx: Context) -> None:
+    methods = work.registry_methods()
     infos = {m: vizkit.get_method(m) for m in methods}
     top = st.columns([3, 2])
     chosen = w.multiselect(
@@ -25,16 +97,10 @@ def body(ctx: state.Context) -> None:
         default=[m for m in DEFAULT_METHODS if m in methods] or methods[:1],
         format_func=lambda m: infos[m].label,
         where=top[0],
-        help="Each method becomes a column of the grid. Occlusion has its own page.",
+        help="Each method becomes a column of the grid.",
     )
-    classes = state.class_names(ctx)
-    target = w.target_picker(ctx, classes, "attr_target", where=top[1])
-
-    probs = state.probabilities(ctx.key, ctx.images_key, ctx.model, ctx.images)
-    with st.expander("Top classes per image", expanded=False):
-        w.show_table(
-            state.top_k_frame(ctx.images, probs, classes), "attr_top_classes", hide_index=True
-        )
+    target = w.target_picker(ctx, "attr_target", where=top[1])
+    top_classes(ctx)
     if not chosen:
         st.info("Choose at least one method.")
         return
@@ -42,20 +108,19 @@ def body(ctx: state.Context) -> None:
     layer = None
     layer_methods = [m for m in chosen if infos[m].needs_layer]
     if layer_methods:
-        candidates = state.candidate_layers(ctx.key, ctx.model)
-        if not candidates:
+        if not ctx.facts.candidates:
             labels = ", ".join(infos[m].label for m in layer_methods)
             st.error(
                 f"{labels} cannot run on this model: it has no layer with a spatial (height x "
                 "width x channels) output, i.e. no convolutional feature maps to weight. Use a "
-                "gradient method (Saliency, Integrated gradients, ...) or occlusion instead.",
+                "method that needs no layer instead.",
                 icon=":material/block:",
             )
             chosen = [m for m in chosen if m not in layer_methods]
             if not chosen:
                 return
         else:
-            layer = w.layer_picker(candidates, "attr_layer")
+            layer = w.layer_picker(ctx.facts.candidates, "attr_layer")
 
     params: dict[str, dict[str, Any]] = {}
     if any(infos[m].params for m in chosen):
@@ -64,41 +129,15 @@ def body(ctx: state.Context) -> None:
             for i, m in enumerate(chosen):
                 where = columns[i % len(columns)]
                 where.markdown(f"**{infos[m].label}**")
-                params[m] = w.param_widgets(infos[m], "attr", where=where, skip=HIDDEN_PARAMS)
+                params[m] = w.param_widgets(infos[m], "attr", where=where, skip=work.HIDDEN_PARAMS)
 
-    display = w.display_options("attr")
-    explanations = []
-    for m in chosen:
-        explanations.append(
-            state.explain(
-                ctx,
-                m,
-                target,
-                layer if infos[m].needs_layer else None,
-                params.get(m, {}),
-                label=infos[m].label,
-            )
-        )
-    comparison = vizkit.compare(explanations)
-    w.show_figure(
-        lambda: comparison.plot(
-            kind=display["kind"],
-            shared_scale=display["shared"],
-            cmap=display["cmap"],
-            alpha=display["alpha"],
-            clip_percentile=display["clip"],
-            absolute=display["absolute"],
-        ),
-        "attribution_grid",
-        key=(ctx.key, ctx.images_key, chosen, target, layer, params, display),
-    )
-    st.caption(
-        " · ".join(f"{infos[e.method].label}: {e.seconds * 1000:.0f} ms" for e in explanations)
-        + (f" · layer {layer}" if layer else "")
-    )
+    explanations = [work.explain(ctx, m, target, layer, params.get(m, {})) for m in chosen]
+    grid(ctx, explanations, (ctx.key, ctx.images_key, chosen, target, layer, params))
     with st.expander("Per-image table and raw maps"):
-        w.show_table(comparison.to_frame(), "attribution_table", hide_index=True)
-        w.download_npz(state.maps_arrays(explanations), "attribution_maps")
+        display.show_table(
+            vizkit.compare(explanations).to_frame(), "attribution_table", hide_index=True
+        )
+        display.download_npz(work.maps_arrays(explanations), "attribution_maps")
 
 
 w.page("Attribution", body, needs_images=True)

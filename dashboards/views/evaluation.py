@@ -7,8 +7,9 @@ from typing import Any
 import streamlit as st
 
 import vizkit
-from dashboards import state
+from dashboards import display, work
 from dashboards import widgets as w
+from dashboards.context import Context
 
 DEFAULT_METHODS = ("gradcam", "saliency")
 METRIC_LABELS = {
@@ -21,18 +22,69 @@ METRIC_LABELS = {
 }
 
 
-def body(ctx: state.Context) -> None:
-    if not state.metrics_available():
-        st.info(
-            "The evaluation metrics (deletion/insertion, localization, sanity checks) are not "
-            "part of this vizkit install.",
-            icon=":material/hourglass_empty:",
+def settings() -> dict[str, Any]:
+    """Options of the deletion/insertion metrics."""
+    with st.expander("Settings", expanded=False):
+        c = st.columns(4)
+        return {
+            "steps": w.slider("Deletion/insertion steps", 5, 50, "eval_steps", 20, where=c[0]),
+            "deletion_fill": w.select(
+                "Deletion fill", ["zero", "mean", "blur"], "eval_del_fill", "zero", where=c[1]
+            ),
+            "insertion_fill": w.select(
+                "Insertion canvas", ["blur", "zero", "mean"], "eval_ins_fill", "blur", where=c[2]
+            ),
+            "score": w.select(
+                "Score", ["probability", "logit"], "eval_score", "probability", where=c[3]
+            ),
+        }
+
+
+def results(ctx: Context, result: Any, explanations: list[Any], shown: tuple[Any, ...]) -> None:
+    """The metric table, the maps and the curves of a finished evaluation."""
+    infos = {e.method: vizkit.get_method(e.method) for e in explanations}
+    for method, notes in result.warnings.items():
+        for note in notes:
+            st.warning(f"**{infos[method].label}**: {note}", icon=":material/warning:")
+    st.subheader("Metrics")
+    table = result.to_frame().reset_index()
+    table["method"] = table["method"].map(lambda m: infos[m].label if m in infos else m)
+    display.show_table(table.round(4), "evaluation_metrics", hide_index=True)
+    maps_col, numbers_col = st.columns([3, 2])
+    with maps_col:
+        st.subheader("Maps")
+        display.show_figure(
+            lambda: vizkit.compare(explanations).plot(panel_size=1.9),
+            "evaluation_maps",
+            key=shown[:5],
+            tags=ctx.tags,
         )
-        return
-    methods = state.method_names()
+    with numbers_col:
+        st.subheader("Curves")
+        for kind in ("deletion", "insertion"):
+            if result.curves(kind):
+                display.show_figure(
+                    display.on_axes(4.6, 3.0, lambda ax, kind=kind: result.plot(ax, kind=kind)),
+                    f"evaluation_{kind}_curves",
+                    key=shown,
+                    tags=ctx.tags,
+                )
+        for method in result.methods:
+            cascade = result.get(method, "cascading_randomization")
+            if cascade is not None:
+                display.show_figure(
+                    display.on_axes(4.6, 3.0, cascade.plot),
+                    f"evaluation_{method}_randomization",
+                    key=shown,
+                    tags=ctx.tags,
+                )
+
+
+def body(ctx: Context) -> None:
+    methods = work.registry_methods()
     infos = {m: vizkit.get_method(m) for m in methods}
     has_masks = ctx.images.masks is not None
-    offered, default_metrics = state.metric_names(has_masks)
+    offered, default_metrics = work.metric_names(has_masks)
     cols = st.columns([3, 3, 2])
     chosen = w.multiselect(
         "Methods",
@@ -54,81 +106,31 @@ def body(ctx: state.Context) -> None:
         if has_masks
         else "Localization metrics need ground-truth masks (the shapes sample images carry them).",
     )
-    target = w.target_picker(ctx, state.class_names(ctx), "eval_target", where=cols[2])
-    with st.expander("Settings", expanded=False):
-        c = st.columns(4)
-        options: dict[str, Any] = {
-            "steps": w.slider("Deletion/insertion steps", 5, 50, "eval_steps", 20, where=c[0]),
-            "deletion_fill": w.select(
-                "Deletion fill", ["zero", "mean", "blur"], "eval_del_fill", "zero", where=c[1]
-            ),
-            "insertion_fill": w.select(
-                "Insertion canvas", ["blur", "zero", "mean"], "eval_ins_fill", "blur", where=c[2]
-            ),
-            "score": w.select(
-                "Score", ["probability", "logit"], "eval_score", "probability", where=c[3]
-            ),
-        }
+    target = w.target_picker(ctx, "eval_target", where=cols[2])
+    options = settings()
     if not chosen or not metrics:
         st.info("Choose at least one method and one metric.")
         return
 
     layer = None
     if any(infos[m].needs_layer for m in chosen):
-        candidates = state.candidate_layers(ctx.key, ctx.model)
+        candidates = ctx.facts.candidates
         if not candidates:
             st.error(
-                "CAM methods cannot run on this model: it has no layer with a spatial "
-                "output. Choose gradient methods or occlusion.",
+                "Methods that need a layer cannot run on this model: it has no layer with a "
+                "spatial output. Choose methods that need no layer.",
                 icon=":material/block:",
             )
             return
         layer = w.layer_picker(candidates, "eval_layer")
-    explanations = [
-        state.explain(
-            ctx,
-            m,
-            target,
-            layer if infos[m].needs_layer else None,
-            state.default_params(m),
-            label=infos[m].label,
-        )
-        for m in chosen
-    ]
-    result = state.evaluation(ctx, explanations, metrics, target, options)
-
-    for method, notes in result.warnings.items():
-        for note in notes:
-            st.warning(f"**{infos[method].label}**: {note}", icon=":material/warning:")
-    st.subheader("Metrics")
-    table = result.to_frame().reset_index()
-    table["method"] = table["method"].map(lambda m: infos[m].label if m in infos else m)
-    w.show_table(table.round(4), "evaluation_metrics", hide_index=True)
-    maps_col, numbers_col = st.columns([3, 2])
-    with maps_col:
-        st.subheader("Maps")
-        shown = (ctx.key, ctx.images_key, chosen, target, layer)
-        w.show_figure(
-            lambda: vizkit.compare(explanations).plot(panel_size=1.9), "evaluation_maps", key=shown
-        )
-    with numbers_col:
-        st.subheader("Curves")
-        computed = (*shown, metrics, options)
-        for kind in ("deletion", "insertion"):
-            if result.curves(kind):
-                w.show_figure(
-                    w.on_axes(4.6, 3.0, lambda ax, kind=kind: result.plot(ax, kind=kind)),
-                    f"evaluation_{kind}_curves",
-                    key=computed,
-                )
-        for method in result.methods:
-            cascade = result.get(method, "cascading_randomization")
-            if cascade is not None:
-                w.show_figure(
-                    w.on_axes(4.6, 3.0, cascade.plot),
-                    f"evaluation_{method}_randomization",
-                    key=computed,
-                )
+    explanations = [work.explain(ctx, m, target, layer, work.default_params(m)) for m in chosen]
+    result = work.evaluation(ctx, explanations, metrics, target, options)
+    results(
+        ctx,
+        result,
+        explanations,
+        (ctx.key, ctx.images_key, chosen, target, layer, metrics, options),
+    )
 
 
 w.page("Evaluation", body, needs_images=True)

@@ -7,37 +7,15 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from dashboards import state
+from dashboards import display, work
 from dashboards import widgets as w
+from dashboards.context import Context
+from vizkit.plotting import plot_channel
 
 
-def body(ctx: state.Context) -> None:
-    info = state.model_info(ctx.key, ctx.model)
-    layers = info["spatial_layers"]
-    if not layers:
-        st.error(
-            "This model has no layer with a spatial (height x width x channels) output, so "
-            "there are no feature maps to show.",
-            icon=":material/block:",
-        )
-        return
-    cols = st.columns([3, 3])
-    layer = w.layer_picker(
-        layers,
-        "fm_layer",
-        where=cols[0],
-        help="Any layer with a spatial output, nested models included.",
-    )
-    names = list(ctx.images.names) or [f"image {i}" for i in range(len(ctx.images))]
-    index = w.select(
-        "Image",
-        list(range(len(names))),
-        "fm_image",
-        0,
-        format_func=lambda i: names[i],
-        where=cols[1],
-    )
-    maps = state.feature_maps(ctx.key, ctx.images_key, layer, ctx.model, ctx.images)
+@st.fragment
+def channels_grid(ctx: Context, maps: Any, index: int, computed: tuple[Any, ...]) -> None:
+    """The top channels; the display options redraw from the cached activations only."""
     channels = maps.channels
     cols = st.columns(4)
     top_k = w.slider(
@@ -69,74 +47,71 @@ def body(ctx: state.Context) -> None:
         format_func={"channel": "Per channel", "shared": "Shared"}.get,
     )
     overlay = w.checkbox("Overlay on the image", "fm_overlay", False, where=cols[3])
-
-    grid_tab, detail_tab, table_tab = st.tabs(["Top channels", "Channel detail", "Statistics"])
-    with grid_tab:
-        w.show_figure(
-            lambda: maps.plot(index=index, top_k=top_k, order=order, overlay=overlay, scale=scale),
-            f"feature_maps_{layer}_{names[index]}",
-            key=(ctx.key, ctx.images_key, layer, index, top_k, order, overlay, scale),
-        )
-    with detail_tab:
-        ranked = [int(c) for c in maps.order_channels(index, order)]
-        channel = w.select(
-            "Channel",
-            ranked,
-            "fm_channel",
-            ranked[0],
-            where=st,
-            help="Sorted by the chosen order; the first is the strongest.",
-        )
-        _channel_detail(maps, index, channel, names[index], ctx)
-    with table_tab:
-        frame = maps.to_frame()
-        w.show_table(frame[frame["image"] == index], f"feature_maps_{layer}_stats", hide_index=True)
-        w.download_npz(
-            {"activations": maps.activations, "layer": np.array(maps.layer)},
-            f"feature_maps_{layer}",
-            label="Activations (NPZ)",
-        )
+    display.show_figure(
+        lambda: maps.plot(index=index, top_k=top_k, order=order, overlay=overlay, scale=scale),
+        f"feature_maps_{maps.layer}_{index}",
+        key=(computed, top_k, order, overlay, scale),
+        tags=ctx.tags,
+    )
+    w.fragment_marker("fm")
 
 
-def _channel_detail(maps, index: int, channel: int, name: str, ctx: state.Context) -> None:
-    act = np.asarray(maps.activations[index, ..., channel], dtype=np.float32)
+@st.fragment
+def channel_detail(ctx: Context, maps: Any, index: int, computed: tuple[Any, ...]) -> None:
+    ranked = [int(c) for c in maps.order_channels(index, "mean")]
+    channel = w.select(
+        "Channel",
+        ranked,
+        "fm_channel",
+        ranked[0],
+        help="Sorted by mean activation; the first is the strongest.",
+    )
     stats = maps.channel_stats(index)
+    height, width = maps.activations.shape[1:3]
     cols = st.columns(4)
     cols[0].metric("Mean", f"{stats['mean'][channel]:.3g}")
     cols[1].metric("Peak", f"{stats['max'][channel]:.3g}")
     cols[2].metric("Active", f"{stats['active'][channel]:.0%}", help="Share of positions > 0")
-    cols[3].metric("Map size", f"{act.shape[0]}x{act.shape[1]}")
-
-    def build() -> Any:
-        fig = w.new_figure(9.0, 3.2)
-        axes = fig.subplots(1, 3)
-        image = ctx.images.display[index]
-        rgb = image[..., 0] if image.shape[-1] == 1 else image
-        axes[0].imshow(rgb, cmap="gray" if image.shape[-1] == 1 else None)
-        axes[0].set_title(name, fontsize=9)
-        shown = axes[1].imshow(act, cmap="viridis")
-        axes[1].set_title(f"channel {channel} ({act.shape[0]}x{act.shape[1]})", fontsize=9)
-        fig.colorbar(shown, ax=axes[1], fraction=0.046, pad=0.04)
-        axes[2].imshow(rgb, cmap="gray" if image.shape[-1] == 1 else None)
-        height, width = image.shape[:2]
-        axes[2].imshow(
-            act,
-            cmap="viridis",
-            alpha=0.55,
-            extent=(-0.5, width - 0.5, height - 0.5, -0.5),
-            interpolation="bilinear",
-        )
-        axes[2].set_title("overlay (upsampled)", fontsize=9)
-        for ax in axes:
-            ax.set_xticks([])
-            ax.set_yticks([])
-        return fig
-
-    w.show_figure(
-        build,
+    cols[3].metric("Map size", f"{height}x{width}")
+    display.show_figure(
+        lambda: plot_channel(maps, index, channel, display.new_figure(9.4, 3.3)),
         f"feature_map_{maps.layer}_channel_{channel}",
-        key=(ctx.key, ctx.images_key, maps.layer, index, channel),
+        key=(computed, channel),
+        tags=ctx.tags,
     )
+
+
+def body(ctx: Context) -> None:
+    cols = st.columns([3, 3])
+    layer = w.spatial_layer(ctx, "fm_layer", where=cols[0])
+    if layer is None:
+        return
+    names = list(ctx.images.names) or [f"image {i}" for i in range(len(ctx.images))]
+    index = w.select(
+        "Image",
+        list(range(len(names))),
+        "fm_image",
+        0,
+        format_func=lambda i: names[i],
+        where=cols[1],
+    )
+    maps = work.feature_maps(ctx, layer)
+    computed = (ctx.key, ctx.images_key, layer, index)
+    grid_tab, detail_tab, table_tab = st.tabs(["Top channels", "Channel detail", "Statistics"])
+    with grid_tab:
+        channels_grid(ctx, maps, index, computed)
+    with detail_tab:
+        channel_detail(ctx, maps, index, computed)
+    with table_tab:
+        frame = maps.to_frame()
+        display.show_table(
+            frame[frame["image"] == index], f"feature_maps_{layer}_stats", hide_index=True
+        )
+        display.download_npz(
+            {"activations": maps.activations, "layer": np.array(maps.layer)},
+            f"feature_maps_{layer}",
+            label="Activations (NPZ)",
+        )
 
 
 w.page("Feature maps", body, needs_images=True)

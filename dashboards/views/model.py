@@ -7,8 +7,10 @@ from typing import Any
 
 import streamlit as st
 
-from dashboards import state
+import vizkit
+from dashboards import caches, display
 from dashboards import widgets as w
+from dashboards.context import Context
 
 COLUMNS = [
     "path",
@@ -38,8 +40,8 @@ def _shape(shape: Any) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
 
 
-def body(ctx: state.Context) -> None:
-    summary = state.summary(ctx.key, ctx.model)
+def body(ctx: Context) -> None:
+    summary = ctx.facts.summary
     st.caption(
         f"**{summary.name}** · input {', '.join(_shape(s) for s in summary.input_shapes)} → "
         f"output {', '.join(_shape(s) for s in summary.output_shapes)}"
@@ -58,56 +60,45 @@ def body(ctx: state.Context) -> None:
         frame = summary.to_frame()
         frame = frame[[c for c in COLUMNS if c in frame.columns]].copy()
         frame["output_shape"] = frame["output_shape"].map(_shape)
-        w.show_table(frame, f"{summary.name}_layers", hide_index=True)
+        display.show_table(frame, f"{summary.name}_layers", hide_index=True)
     with diagram_tab:
         expand = w.checkbox("Expand nested models", "model_expand", True)
         width = max(8.0, min(3 + 0.5 * len(summary), 16.0))
-        w.show_figure(
-            w.on_axes(width, 4.5, lambda ax: summary.plot(ax=ax, expand=expand)),
+        display.show_figure(
+            display.on_axes(width, 4.5, lambda ax: summary.plot(ax=ax, expand=expand)),
             f"{summary.name}_architecture",
             key=(ctx.key, expand),
+            tags=ctx.tags,
         )
 
     if ctx.sample:
-        _sample_results(ctx)
+        _sample_results(ctx.sample, ctx)
 
 
-def _sample_results(ctx: state.Context) -> None:
-    name = ctx.sample
+def _sample_results(name: str, ctx: Context) -> None:
     st.header("Training and test results")
-    history = state.sample_history(name)
+    history = caches.sample_history(name)
     if history:
-        import vizkit
-
-        w.show_figure(
-            lambda: vizkit.plot_history(history, fig=w.new_figure(10, 3.6)),
+        display.show_figure(
+            lambda: vizkit.plot_history(history, fig=display.new_figure(10, 3.6)),
             f"{name}_training_curves",
             key=ctx.key,
             caption="Training curves",
         )
-    evaluation = state.sample_evaluation(name)
-    if evaluation is None:
-        st.info("No test-set predictions are stored for this sample model.")
-        return
-    st.metric("Test accuracy", f"{evaluation['accuracy']:.1%}", help=f"{evaluation['n']} images")
+    matrix = caches.sample_confusion(name)
+    st.metric("Test accuracy", f"{matrix.accuracy:.1%}", help=f"{matrix.total} images")
     left, right = st.columns([3, 2])
     with left:
         normalize = w.checkbox("Normalize rows (recall)", "model_cm_normalize", False)
-        w.show_figure(
-            w.on_axes(
-                5.2,
-                4.6,
-                lambda ax: w.draw_confusion(
-                    ax, evaluation["matrix"], evaluation["class_names"], normalize
-                ),
-            ),
+        display.show_figure(
+            display.on_axes(5.2, 4.6, lambda ax: matrix.plot(ax, normalize=normalize)),
             f"{name}_confusion_matrix",
             key=(ctx.key, normalize),
             caption="Confusion matrix (test set)",
         )
     with right:
         st.subheader("Per-class report")
-        w.show_table(evaluation["report"], f"{name}_class_report", hide_index=True)
+        display.show_table(matrix.to_frame().round(3), f"{name}_class_report", hide_index=True)
 
 
 w.page("Model", body)

@@ -4,41 +4,25 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards import state
+from dashboards import display, work
 from dashboards import widgets as w
+from dashboards.context import Context
 
 
-def body(ctx: state.Context) -> None:
-    info = state.model_info(ctx.key, ctx.model)
-    layers = info["spatial_layers"]
-    if not layers:
-        st.error(
-            "This model has no layer with a spatial (height x width x channels) output, so "
-            "it has no channels to inspect.",
-            icon=":material/block:",
-        )
-        return
-    convs = [p for p in state.conv_layers(ctx.key, ctx.model) if p in layers]
-    default = convs[-1] if convs else layers[-1]  # a convolution: its unit page shows the filter
+def body(ctx: Context) -> None:
+    facts = ctx.facts
+    convs = [p for p in facts.conv_layers if p in facts.spatial_layers]
     cols = st.columns([3, 2, 2])
-    layer = w.select(
-        "Layer",
-        layers,
+    layer = w.spatial_layer(
+        ctx,
         "unit_layer",
-        default,
+        default=convs[-1] if convs else (facts.spatial_layers or (None,))[-1],
         where=cols[0],
         help="Any layer with a spatial output; convolutions also show their filter.",
     )
-    channels = state.layer_channels(ctx.key, layer, ctx.model)
-    channel = w.number(
-        f"Channel (0-{channels - 1})",
-        "unit_channel",
-        0,
-        lo=0,
-        hi=channels - 1,
-        step=1,
-        where=cols[1],
-    )
+    if layer is None:
+        return
+    channel = int(w.channel_picker(work.layer_channels(ctx, layer), "unit_channel", where=cols[1]))
     k = w.slider("Top examples", 1, 16, "unit_k", 8, where=cols[2])
     cols = st.columns([3, 2, 2])
     reduce = w.select(
@@ -56,32 +40,25 @@ def body(ctx: state.Context) -> None:
         where=cols[1],
         help="Off: whole images with the receptive field boxed.",
     )
-    if ctx.pool is None:
-        st.info(
-            "Choose sample images or upload images in the sidebar: the unit page searches "
-            "them for the patches this channel responds to most."
-        )
-        return
     st.caption(f"Searching all {len(ctx.pool)} images of the chosen image source.")
-    examples = state.top_activations(ctx, layer, [int(channel)], int(k), reduce)
+    examples = work.top_activations(ctx, layer, [channel], int(k), reduce)
 
-    objective = "mean"
-    params = {}
-    key = state.activation_key(ctx, layer, [int(channel)], objective, params)
-    run = st.button(
-        "Synthesize the activation-maximization image",
-        key="unit_run_am",
-        icon=":material/auto_awesome:",
-        help="Gradient ascent on the input; takes a few seconds on small models.",
-    )
+    objective, params = "mean", {}
+    key = work.activation_key(ctx, layer, [channel], objective, params)
     maximization = None
-    if run or state.job_result(key) is not None or state.job_running(key):
-        maximization = state.maximize(ctx, layer, [int(channel)], objective, params)
+    if w.long_job_button(
+        "Synthesize the activation-maximization image",
+        "unit_run_am",
+        key,
+        help="Gradient ascent on the input; takes a few seconds on small models.",
+    ):
+        maximization = work.maximize(ctx, layer, [channel], objective, params)
         examples = examples.with_maximization(maximization)
-    w.show_figure(
+    display.show_figure(
         lambda: examples.plot(patches=patches),
         f"unit_{layer}_{channel}",
         key=(ctx.key, ctx.pool_key, layer, channel, k, reduce, patches, maximization is not None),
+        tags=ctx.tags,
     )
     if maximization is not None:
         row = maximization.to_frame().iloc[0]
@@ -90,7 +67,7 @@ def body(ctx: state.Context) -> None:
             f"{row['noise']:.3g} on random noise and {row['mean_input']:.3g} on mid-grey."
         )
     with st.expander("Top examples table"):
-        w.show_table(examples.to_frame(), f"unit_{layer}_{channel}_examples", hide_index=True)
+        display.show_table(examples.to_frame(), f"unit_{layer}_{channel}_examples", hide_index=True)
 
 
 w.page("Units", body, needs_images=True)

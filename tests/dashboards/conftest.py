@@ -22,7 +22,7 @@ VIEWS = (
     "feature_maps",
     "units",
     "attribution",
-    "occlusion",
+    "perturbation",
     "activation_max",
     "evaluation",
 )
@@ -54,6 +54,21 @@ def model_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     other = _tiny_cnn(keras, name="tiny_upload", seed=1)
     files["other"] = folder / "other.keras"
     other.save(files["other"])
+    for seed in (3, 4, 5):  # more distinct uploads (the per-session cap)
+        extra = _tiny_cnn(keras, name=f"tiny_{seed}", seed=seed)
+        files[f"extra{seed}"] = folder / f"extra{seed}.keras"
+        extra.save(files[f"extra{seed}"])
+    bomb = keras.Sequential(  # 25 KB, but one image needs 9 GB: more than the memory cap
+        [
+            keras.Input((6000, 6000, 3)),
+            keras.layers.Conv2D(64, 3),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(3),
+        ],
+        name="bomb",
+    )
+    files["bomb"] = folder / "bomb.keras"
+    bomb.save(files["bomb"])
     keras.utils.set_random_seed(2)
     dense = keras.Sequential(
         [
@@ -109,6 +124,7 @@ def make_app(monkeypatch: pytest.MonkeyPatch, model_files: dict[str, Path]):
         path = model_files[model]
         monkeypatch.setenv("VIZKIT_DASHBOARD_MODEL", str(path))
         monkeypatch.setenv("VIZKIT_MAX_STEPS", os.environ.get("VIZKIT_MAX_STEPS", "40"))
+        monkeypatch.setenv("VIZKIT_DASHBOARD_MEMORY_MB", "3072")  # the bomb needs 9 GB
         at = AppTest.from_file(str(APP), default_timeout=90)
         at.run()
         if images:

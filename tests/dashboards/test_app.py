@@ -96,7 +96,7 @@ def test_every_page_renders_without_problems(app):
 
 @pytest.mark.parametrize(
     "view",
-    ["model", "filters", "feature_maps", "units", "occlusion", "activation_max", "evaluation"],
+    ["model", "filters", "feature_maps", "units", "perturbation", "activation_max", "evaluation"],
 )
 def test_every_widget_changes(app, view):
     app.switch_page(f"views/{view}.py").run()
@@ -209,7 +209,7 @@ def test_cam_page_explains_a_model_without_conv_layers(make_app):
 
 def test_non_image_model_pages_say_why(make_app):
     at = make_app("vector", images=0)
-    for view in ("attribution", "feature_maps", "occlusion"):
+    for view in ("attribution", "feature_maps", "perturbation"):
         at.switch_page(f"views/{view}.py").run()
         assert not at.exception
         assert [e.value for e in at.error] and "not an image model" in at.error[0].value
@@ -225,9 +225,9 @@ def test_two_sessions_never_share_uploads(make_app, model_files):
 
 
 def test_refused_start_up_model_shows_the_reason(make_app, monkeypatch):
-    from dashboards import state
+    from dashboards import entries
 
-    monkeypatch.setattr(state, "sample_names", lambda: [])
+    monkeypatch.setattr(entries, "sample_entries", lambda: [])
     at = make_app("hostile", images=0)
     errors = [e.value for e in at.sidebar.error]
     assert len(errors) == 1 and "Lambda" in errors[0] and not at.exception

@@ -1,5 +1,7 @@
 """End to end in real headless Chromium: serve the dashboard, upload a model and an image, run
-Grad-CAM, check the result image appears with no error or exception box, and screenshot every page.
+Grad-CAM, check the result image appears with no error or exception box, screenshot every page,
+check that the browser asked nothing of any host but the dashboard's, and that closing the page
+ends the session (its uploaded model file is deleted).
 
 Uses Debian's Chromium at ``/usr/bin/chromium`` (``.ci/run`` installs it) through Playwright; the
 test skips with a clear message where no Chromium is installed. Screenshots go to
@@ -46,7 +48,7 @@ PAGES = [
     "Feature maps",
     "Units",
     "Attribution",
-    "Occlusion",
+    "Occlusion",  # the perturbation page, named after the registry's perturbation methods
     "Activation maximization",
     "Evaluation",
 ]
@@ -66,7 +68,11 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def serve(
-    model: str, log_path: Path, timeout: float = 120.0, max_steps: str | None = "40"
+    model: str,
+    log_path: Path,
+    timeout: float = 120.0,
+    max_steps: str | None = "40",
+    uploads: Path | None = None,
 ) -> Iterator[str]:
     """Run ``streamlit run dashboards/app.py`` on 127.0.0.1 and a free port; always stop it."""
     port = free_port()
@@ -89,6 +95,8 @@ def serve(
         model,
     ]
     env = dict(os.environ)
+    if uploads is not None:  # where the server keeps uploaded model files
+        env["VIZKIT_DASHBOARD_TMP"] = str(uploads)
     if max_steps is not None:  # caps activation-maximization steps (fast tests)
         env["VIZKIT_MAX_STEPS"] = env.get("VIZKIT_MAX_STEPS", max_steps)
     with open(log_path, "wb") as log:
@@ -121,7 +129,8 @@ def serve(
 
 
 @contextlib.contextmanager
-def browser_page() -> Iterator[object]:
+def browser_page(requests: list[str] | None = None) -> Iterator[object]:
+    """A Chromium page; every URL it requests is appended to ``requests``."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -129,9 +138,22 @@ def browser_page() -> Iterator[object]:
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(90_000)
+            if requests is not None:
+                page.on("request", lambda request: requests.append(request.url))
             yield page
         finally:
             browser.close()
+
+
+def foreign(requests: list[str], url: str) -> list[str]:
+    """Requests to any host but the dashboard's (data: and blob: URLs stay in the browser)."""
+    from urllib.parse import urlsplit
+
+    home = urlsplit(url).netloc
+    return sorted(
+        {r for r in requests if urlsplit(r).scheme in ("http", "https", "ws", "wss")}
+        - {r for r in requests if urlsplit(r).netloc == home}
+    )
 
 
 def run_number(page) -> int:
@@ -235,19 +257,52 @@ def test_upload_model_and_image_then_grad_cam_in_chromium(model_files, tmp_path)
     image = tmp_path / "photo.png"
     image.write_bytes(png_bytes(7, (40, 52)))
     log = tmp_path / "streamlit.log"
+    uploads = tmp_path / "uploads"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "failure.png").unlink(missing_ok=True)
+    requests: list[str] = []
     try:
-        with serve(str(model_files["tiny"]), log) as url, browser_page() as page:
-            try:
-                scenario(page, url, model_files["other"], image)
-            except Exception:
-                page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
-                raise
+        with serve(str(model_files["tiny"]), log, uploads=uploads) as url:
+            with browser_page(requests) as page:
+                try:
+                    scenario(page, url, model_files["other"], image)
+                    assert list(uploads.rglob("*.keras")), "the upload was not kept"
+                except Exception:
+                    page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
+                    raise
+            assert foreign(requests, url) == [], foreign(requests, url)
+            # the browser is gone: Streamlit drops the session, which deletes its upload
+            deadline = time.monotonic() + 60
+            while list(uploads.rglob("*.keras")) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert not list(uploads.rglob("*.keras")), "the ended session's upload is still kept"
     except Exception:
         if log.exists():
             print(log.read_text(errors="replace")[-4000:])
         raise
+
+
+def fragment_runs(page, name: str) -> int:
+    """How many times a page fragment (e.g. the attribution grid) has run."""
+    return int(
+        page.evaluate(
+            f"() => {{ const e = document.getElementById('vk-fragment-{name}'); "
+            "return e ? +e.dataset.run : 0; }"
+        )
+    )
+
+
+def display_change_redraws_only_the_grid(page, timeout: float = 60.0) -> None:
+    """Moving the opacity slider reruns the grid fragment, not the whole script."""
+    runs, grids = run_number(page), fragment_runs(page, "attr")
+    slider = page.locator('[data-testid="stSlider"]', has_text="Overlay opacity")
+    slider.get_by_role("slider").first.focus()
+    page.keyboard.press("ArrowRight")
+    deadline = time.monotonic() + timeout
+    while fragment_runs(page, "attr") == grids and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert fragment_runs(page, "attr") > grids, "the grid was not redrawn"
+    assert run_number(page) == runs, "a display change reran the whole page"
 
 
 def scenario(page, url: str, model_file: Path, image: Path) -> None:
@@ -276,6 +331,7 @@ def scenario(page, url: str, model_file: Path, image: Path) -> None:
     assert problems(page) == [], problems(page)
     screenshot(page, ARTIFACTS / "00_grad_cam_after_upload.png")
     print(f"Grad-CAM result shown {seconds:.1f} s after opening the page")
+    display_change_redraws_only_the_grid(page)
 
     found = tour(page, ARTIFACTS)
     assert all(not v for v in found.values()), found

@@ -1,5 +1,6 @@
 """Result types: immutable, picklable data (numpy arrays plus metadata); no TensorFlow here."""
 
 from vizkit.results.base import Result, frozen_array
+from vizkit.results.classification import ConfusionMatrix
 
-__all__ = ["Result", "frozen_array"]
+__all__ = ["ConfusionMatrix", "Result", "frozen_array"]

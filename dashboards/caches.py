@@ -1,0 +1,139 @@
+"""The process-wide stores and the per-session registry: the only ``st.cache_*`` user.
+
+- :func:`workers`: the worker processes (:mod:`dashboards.worker`). ``compute`` holds the
+  models and runs every computation; ``sandbox`` checks uploaded model files and ``images``
+  decodes uploaded images (untrusted bytes; no TensorFlow there), so a hostile upload ends one
+  of these, never the shared compute worker or the server. All run under the memory cap of
+  :class:`~dashboards.settings.Settings`; the two for uploads stop when idle.
+- :func:`jobs`: finished and running computations (:class:`~dashboards.jobs.JobStore`).
+- :func:`figures`: rendered figures as PNG bytes (:class:`~dashboards.display.FigureCache`),
+  never live ``Figure`` objects.
+- :func:`registry` and :func:`session`: uploads per session, released when Streamlit drops the
+  session (a session-scoped resource whose ``on_release`` runs on disconnect).
+- :func:`sample_images`, :func:`sample_metadata`, ...: the sample models' own files.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import uuid
+from typing import Any
+
+import streamlit as st
+
+import vizkit
+from dashboards import settings as settings_module
+from dashboards.display import FigureCache
+from dashboards.jobs import JobStore
+from dashboards.sessions import Registry, SessionData
+from dashboards.worker import Worker
+
+SANDBOX_IDLE_SECONDS = 300.0
+
+
+@dataclasses.dataclass
+class Workers:
+    compute: Worker
+    sandbox: Worker
+    images: Worker
+
+    def stop(self) -> None:
+        for worker in (self.compute, self.sandbox, self.images):
+            worker.stop()
+
+
+@st.cache_resource(show_spinner=False)
+def workers() -> Workers:
+    conf = settings_module.settings()
+    found = Workers(
+        compute=Worker("compute", memory_mb=conf.memory_mb, threads=3, warm="warm"),
+        sandbox=Worker(
+            "sandbox",
+            memory_mb=conf.memory_mb,
+            threads=1,
+            warm="warm",
+            idle_seconds=SANDBOX_IDLE_SECONDS,
+        ),
+        images=Worker(
+            "images", memory_mb=conf.memory_mb, threads=2, idle_seconds=SANDBOX_IDLE_SECONDS
+        ),
+    )
+    found.compute.start()  # importing TensorFlow takes seconds: start while the page draws
+    atexit.register(found.stop)
+    return found
+
+
+@st.cache_resource(show_spinner=False)
+def jobs() -> JobStore:
+    return JobStore()
+
+
+@st.cache_resource(show_spinner=False)
+def figures() -> FigureCache:
+    return FigureCache()
+
+
+def _releaser(store: JobStore, cache: FigureCache, found: Workers) -> Any:
+    """What to do with uploads no session holds any more (runs on Streamlit's session thread,
+    outside any script run, so it gets the stores now rather than through the caches)."""
+
+    def release(tags: set[str]) -> None:
+        store.evict(tags)
+        cache.evict(tags)
+        for tag in tags:
+            if tag.startswith("sha256:") and found.compute.pid is not None:
+                found.compute.submit("forget", tag, timeout=60)
+
+    return release
+
+
+@st.cache_resource(show_spinner=False)
+def registry() -> Registry:
+    found = Registry(_releaser(jobs(), figures(), workers()))
+    atexit.register(found.remove_files)
+    return found
+
+
+def _close(data: SessionData) -> None:
+    data.close()
+
+
+@st.cache_resource(scope="session", on_release=_close, show_spinner=False)
+def _session(session_id: str) -> SessionData:
+    return registry().open(session_id)
+
+
+def session() -> SessionData:
+    """This browser session's :class:`~dashboards.sessions.SessionData`.
+
+    Streamlit drops session-scoped resources when the session disconnects, which closes the data
+    (:meth:`~dashboards.sessions.Registry.close`). The id lives in ``st.session_state`` so that
+    two ``AppTest`` sessions (which share one Streamlit session id) still get their own data.
+    """
+    session_id = st.session_state.get("_vk_session")
+    if session_id is None:
+        session_id = st.session_state["_vk_session"] = uuid.uuid4().hex
+    return _session(session_id)
+
+
+# --------------------------------------------------------------------------------------------
+# Sample models' own files (small, trusted, read in the server process)
+# --------------------------------------------------------------------------------------------
+@st.cache_data(max_entries=8, show_spinner="Loading sample images...")
+def sample_images(name: str) -> Any:
+    return vizkit.sample_images(name)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def sample_history(name: str) -> Any:
+    return vizkit.sample_history(name)
+
+
+@st.cache_data(max_entries=8, show_spinner="Reading the test-set predictions...")
+def sample_confusion(name: str) -> Any:
+    """The sample's test-set confusion matrix (a :class:`vizkit.results.ConfusionMatrix`)."""
+    from vizkit.results import ConfusionMatrix
+
+    found = vizkit.sample_test_predictions(name)
+    return ConfusionMatrix.from_predictions(found.labels, found.predictions, found.class_names)

@@ -1,0 +1,344 @@
+"""The dashboard's model work, run inside :mod:`dashboards.worker` child processes.
+
+Every function here takes picklable arguments (a :class:`ModelRef`, image batches, plain
+options) and a ``progress(fraction, text)`` callback, and returns a picklable vizkit result. The
+functions hold loaded models in a small per-process cache keyed like the dashboard's entries, so
+the Streamlit server process never builds a model. Importing this module is cheap: vizkit is
+imported inside the functions.
+
+Everything goes through vizkit's public API, except :func:`describe` and :func:`predictions`,
+which read model facts and class probabilities that the public API does not offer yet (see their
+docstrings); they are the only places to change when it does.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+Progress = Callable[[float, str | None], None]
+KEEP_MODELS = 3  # loaded models a worker keeps (least recently used first out)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelRef:
+    """Which model to use: the dashboard's key and what to load when the worker lacks it.
+
+    ``spec`` is what :func:`vizkit.report.resolve_model` takes: ``"sample:NAME"`` or a path.
+    """
+
+    key: str
+    spec: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelFacts:
+    """What the pages need to know about a model, computed once when it is opened."""
+
+    key: str
+    name: str
+    sample: str | None
+    image_model: bool
+    input_shape: tuple[int | None, ...] | None
+    num_classes: int
+    head_error: str | None
+    spatial_layers: tuple[str, ...]
+    conv_layers: tuple[str, ...]
+    candidates: tuple[Any, ...]  # vizkit.layers.CandidateLayer, best first
+    summary: Any  # vizkit.ModelSummary
+    value_range: tuple[float, float] = (0.0, 1.0)
+    class_names: tuple[str, ...] | None = None
+
+
+_MODELS: collections.OrderedDict[str, Any] = collections.OrderedDict()
+_LOCK = threading.Lock()
+_LOADING: dict[str, threading.Lock] = collections.defaultdict(threading.Lock)
+
+
+def _no_progress(fraction: float, text: str | None = None) -> None:
+    del fraction, text
+
+
+# --------------------------------------------------------------------------------------------
+# Process set-up
+# --------------------------------------------------------------------------------------------
+def warm(progress: Progress = _no_progress) -> None:
+    """Import vizkit and TensorFlow (and load the method registry) before taking calls."""
+    import vizkit
+
+    vizkit.available_methods()
+
+
+# --------------------------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------------------------
+def _store(key: str, model: Any) -> None:
+    with _LOCK:
+        _MODELS[key] = model
+        _MODELS.move_to_end(key)
+        while len(_MODELS) > KEEP_MODELS:
+            _MODELS.popitem(last=False)
+
+
+def _resolve(spec: str) -> Any:
+    """vizkit's own ``sample:NAME`` / path resolver and safe loader (``trust`` never offered)."""
+    from vizkit.report import resolve_model
+
+    return resolve_model(spec, trust=False)
+
+
+def model(ref: ModelRef) -> Any:
+    """The loaded model of ``ref`` (loaded now when this worker does not hold it)."""
+    with _LOCK:
+        found = _MODELS.get(ref.key)
+        if found is not None:
+            _MODELS.move_to_end(ref.key)
+            return found
+    with _LOADING[ref.key]:
+        with _LOCK:
+            found = _MODELS.get(ref.key)
+        if found is None:
+            found = _resolve(ref.spec).model
+            _store(ref.key, found)
+        return found
+
+
+def forget(key: str, progress: Progress = _no_progress) -> None:
+    """Drop a model from this worker (its session ended)."""
+    with _LOCK:
+        _MODELS.pop(key, None)
+
+
+def open_model(spec: str, progress: Progress = _no_progress) -> ModelFacts:
+    """Load ``spec`` and describe it; the model is kept under its canonical key.
+
+    The key is ``"sample:NAME"`` for sample models and ``"sha256:<hex>"`` (the file's content
+    hash) for files, so the same file opened twice is loaded once.
+    """
+    resolved = _resolve(spec)
+    key = f"sample:{resolved.sample}" if resolved.sample else f"sha256:{resolved.file_sha256}"
+    _store(key, resolved.model)
+    return describe(resolved.model, key, resolved.sample)
+
+
+def describe(loaded: Any, key: str, sample: str | None) -> ModelFacts:
+    """Facts about a model for the pickers.
+
+    Uses ``vizkit.models`` (image model, input shape, head and its number of classes, spatial
+    layers) and ``vizkit.inspection.CONV_TYPES`` (which layers have filters) because the public
+    API has no model-facts function yet: the rules stay the library's own.
+    """
+    import vizkit
+    from vizkit import models
+    from vizkit.errors import VizkitError, one_line
+    from vizkit.inspection import CONV_TYPES
+
+    image_model = models.is_image_model(loaded)
+    try:
+        head = models.head_info(loaded)
+        num_classes, head_error = head.num_classes, None
+    except VizkitError as err:
+        num_classes, head_error = 0, one_line(str(err))
+    value_range, class_names = (0.0, 1.0), None
+    if sample:
+        metadata = vizkit.sample_metadata(sample)
+        value_range = tuple(float(v) for v in metadata["value_range"])
+        class_names = tuple(str(c) for c in metadata["class_names"])
+    return ModelFacts(
+        key=key,
+        name=str(loaded.name),
+        sample=sample,
+        image_model=image_model,
+        input_shape=tuple(models.input_shape(loaded)) if image_model else None,
+        num_classes=int(num_classes),
+        head_error=head_error,
+        spatial_layers=tuple(models.spatial_layer_paths(loaded)) if image_model else (),
+        conv_layers=tuple(
+            path for path, layer in models.iter_layers(loaded) if isinstance(layer, CONV_TYPES)
+        ),
+        candidates=tuple(vizkit.candidate_layers(loaded)) if image_model else (),
+        summary=vizkit.summarize(loaded),
+        value_range=value_range,
+        class_names=class_names,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Untrusted files (the sandbox and images workers)
+# --------------------------------------------------------------------------------------------
+def check_model(path: str, progress: Progress = _no_progress) -> tuple[int | None, ...] | None:
+    """Check and load an uploaded model file, then run one blank image through it.
+
+    Raises vizkit's one-line ``ModelFileError`` / ``UnsafeModelError`` for refused files; a file
+    whose loading or first forward pass needs more memory than the worker may use ends the
+    worker, which the caller reports. Returns the input shape of an image model.
+    """
+    import vizkit
+
+    vizkit.check_model_file(path)
+    progress(0.3, "Loading the model...")
+    loaded = vizkit.load_model(path)
+    facts = describe(loaded, "check", None)
+    if facts.image_model and None not in facts.input_shape[1:]:
+        progress(0.7, "Running one image through the model...")
+        predictions(None, np.zeros((1, *facts.input_shape[1:]), np.float32), loaded=loaded)
+    return facts.input_shape
+
+
+def decode_images(
+    files: Sequence[tuple[str, bytes]],
+    size: tuple[int, int] | None,
+    channels: int | None,
+    value_range: tuple[float, float],
+    progress: Progress = _no_progress,
+) -> list[Any]:
+    """Each uploaded file as a one-image ``ImageBatch``, or the one-line reason it was refused."""
+    import vizkit
+    from vizkit.errors import VizkitError, one_line
+
+    found: list[Any] = []
+    for i, (name, data) in enumerate(files):
+        progress(i / max(len(files), 1), f"Reading {name}...")
+        try:
+            batch = vizkit.load_images(data, size=size, channels=channels, value_range=value_range)
+            found.append(dataclasses.replace(batch, names=(name,)))
+        except VizkitError as err:
+            message = one_line(str(err)).replace("image 'image 0'", "the image")
+            found.append(message.replace("'image 0'", "the file"))
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# Work on a model
+# --------------------------------------------------------------------------------------------
+def convert_images(
+    batch: Any,
+    size: tuple[int, int] | None,
+    channels: int | None,
+    value_range: tuple[float, float],
+    progress: Progress = _no_progress,
+) -> Any:
+    """Another model's images converted to this input (size, channels, range), without labels."""
+    import vizkit
+
+    converted = vizkit.load_images(
+        list(batch.originals), size=size, channels=channels, value_range=value_range
+    )
+    return dataclasses.replace(converted, names=batch.names)
+
+
+def predictions(
+    ref: ModelRef | None, images: Any, progress: Progress = _no_progress, *, loaded: Any = None
+) -> np.ndarray:
+    """Class probabilities ``(N, K)`` of the model's head (softmax of a logits head).
+
+    The one place the dashboard predicts: it reads ``vizkit.models.class_probabilities`` until
+    ``vizkit.predict`` lands, then this body becomes that one call.
+    """
+    from vizkit import models
+
+    loaded = loaded if loaded is not None else model(ref)
+    head = models.head_info(loaded)
+    outputs = loaded(np.asarray(images, dtype=np.float32), training=False)
+    if isinstance(outputs, (list, tuple)):
+        outputs = outputs[head.output]
+    return np.asarray(models.class_probabilities(outputs, head), dtype=np.float32)
+
+
+def conv_filters(
+    ref: ModelRef, layer: str, order: str, max_filters: int, progress: Progress = _no_progress
+) -> Any:
+    import vizkit
+
+    return vizkit.conv_filters(model(ref), layer, sort=order, max_filters=max_filters)
+
+
+def feature_maps(ref: ModelRef, images: Any, layer: str, progress: Progress = _no_progress) -> Any:
+    import vizkit
+
+    return vizkit.feature_maps(model(ref), images, layer)
+
+
+def explain(
+    ref: ModelRef,
+    images: Any,
+    method: str,
+    targets: Any,
+    layer: str | None,
+    params: dict[str, Any],
+    class_names: Sequence[str] | None,
+    progress: Progress = _no_progress,
+) -> Any:
+    """One method's Explanation, named with the model's classes when the result lacks them."""
+    import vizkit
+
+    result = vizkit.explain(
+        model(ref), images, method=method, targets=targets, layer=layer, **params
+    )
+    if class_names and not result.class_names:
+        result = dataclasses.replace(result, class_names=tuple(class_names))
+    return result
+
+
+def maximize(
+    ref: ModelRef,
+    layer: str | None,
+    units: Sequence[int],
+    objective: str,
+    params: dict[str, Any],
+    seed: int,
+    value_range: tuple[float, float],
+    class_names: Sequence[str] | None,
+    progress: Progress = _no_progress,
+) -> Any:
+    import vizkit
+
+    return vizkit.maximize_activation(
+        model(ref),
+        layer,
+        units=list(units),
+        objective=objective,
+        seed=seed,
+        value_range=value_range,
+        class_names=class_names if layer is None else None,
+        progress=lambda done, total: progress(done / max(total, 1), f"Step {done}/{total}"),
+        **params,
+    )
+
+
+def top_activations(
+    ref: ModelRef,
+    layer: str,
+    units: Sequence[int],
+    pool: Any,
+    k: int,
+    reduce: str,
+    progress: Progress = _no_progress,
+) -> Any:
+    import vizkit
+
+    def report(done: int, total: int | None) -> None:
+        progress(done / total if total else 0.0, f"Searched {done} images")
+
+    return vizkit.top_activations(
+        model(ref), layer, list(units), pool, k=k, reduce=reduce, progress=report
+    )
+
+
+def evaluation(
+    ref: ModelRef,
+    images: Any,
+    explanations: dict[str, Any],
+    metrics: Sequence[str],
+    targets: Any,
+    options: dict[str, Any],
+    progress: Progress = _no_progress,
+) -> Any:
+    from vizkit.metrics import run_evaluation
+
+    return run_evaluation(model(ref), images, explanations, list(metrics), targets, **options)

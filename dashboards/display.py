@@ -1,0 +1,234 @@
+"""Showing results: one-line errors, figures (cached as PNG bytes), tables and downloads.
+
+- :func:`error_message` and :func:`guard` turn every failure into one ``st.error`` line (no
+  traceback ever reaches the browser; details go to the server log).
+- :func:`show_figure` draws a figure once per content key: the :class:`FigureCache` keeps the
+  display PNG, never the ``Figure`` (a live figure holds its canvas and every drawn array), so
+  reruns that do not change the picture cost a dictionary lookup and memory stays flat. The PNG
+  (300 dpi) and PDF downloads rebuild the figure when clicked.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import io
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from vizkit.errors import VizkitError, one_line
+from vizkit.plotting.figures import figure_bytes as encode
+
+log = logging.getLogger("vizkit.dashboard")
+DISPLAY_DPI = 110
+DOWNLOAD_DPI = 300
+FIGURES_MB = 64
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------------
+def error_message(err: BaseException, what: str = "This view") -> str:
+    """The one line shown for ``err``: vizkit's own sentence, or a short generic reason."""
+    if isinstance(err, VizkitError):
+        return one_line(str(err))
+    if isinstance(err, MemoryError):
+        return f"{what} ran out of memory: choose fewer images, a smaller layer or fewer steps."
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    first = lines[0] if lines else ""
+    if first.endswith(":") and len(lines) > 1:  # e.g. TensorFlow's "in user code:" preamble
+        first = lines[-1]
+    first = one_line(first)
+    if len(first) > 180:
+        first = first[:177] + "..."
+    reason = f"{type(err).__name__}: {first}" if first else type(err).__name__
+    return (
+        f"{what} failed ({reason}). Try other settings or another model; "
+        "the server log has the details."
+    )
+
+
+@contextlib.contextmanager
+def guard(what: str = "This view") -> Iterator[None]:
+    """Show any exception as one ``st.error`` line. Streamlit's rerun/stop signals pass through."""
+    try:
+        yield
+    except Exception as err:  # noqa: BLE001 - this is the last line of defence
+        if not isinstance(err, VizkitError):
+            log.exception("dashboard error in %s", what)
+        st.error(error_message(err, what), icon=":material/error:")
+
+
+# --------------------------------------------------------------------------------------------
+# Figures
+# --------------------------------------------------------------------------------------------
+class FigureCache:
+    """Display PNGs by content key, least recently used first out within a byte budget."""
+
+    def __init__(self, keep_mb: float = FIGURES_MB) -> None:
+        self._items: collections.OrderedDict[str, tuple[bytes, frozenset[str]]] = (
+            collections.OrderedDict()
+        )
+        self._lock = threading.Lock()
+        self._keep = int(keep_mb * 2**20)
+        self._size = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            self._items.move_to_end(key)
+            return item[0]
+
+    def put(self, key: str, png: bytes, tags: Iterable[str] = ()) -> None:
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._size -= len(old[0])
+            self._items[key] = (png, frozenset(t for t in tags if t))
+            self._size += len(png)
+            while self._size > self._keep and len(self._items) > 1:
+                _, (dropped, _) = self._items.popitem(last=False)
+                self._size -= len(dropped)
+
+    def evict(self, tags: Iterable[str]) -> int:
+        tags = set(tags)
+        with self._lock:
+            gone = [k for k, (_, t) in self._items.items() if t & tags]
+            for key in gone:
+                self._size -= len(self._items.pop(key)[0])
+        return len(gone)
+
+
+_RENDER_LOCK = threading.Lock()  # matplotlib's text and font caches are shared by threads
+
+
+def render(build: Callable[[], Any], fmt: str = "png", dpi: float = DISPLAY_DPI) -> bytes:
+    """Build a figure and encode it; the figure is dropped afterwards."""
+    with _RENDER_LOCK:
+        fig = build()
+        try:
+            return encode(fig, fmt, dpi=dpi)
+        finally:
+            fig.clear()
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "figure"
+
+
+def show_figure(
+    build: Callable[[], Any],
+    name: str,
+    *,
+    key: Any = None,
+    tags: Iterable[str] = (),
+    caption: str | None = None,
+    where: Any = None,
+    width: Any = "content",
+) -> bytes:
+    """Show the figure ``build()`` makes as an image with PNG and PDF downloads; return the PNG.
+
+    With a ``key`` (anything whose ``repr`` names the figure's content completely) the display
+    PNG is cached, tagged with ``tags`` (the model and image keys, so it is forgotten with their
+    session). ``build`` must draw from results only: the downloads call it again when clicked.
+    """
+    from dashboards import caches
+    from dashboards.jobs import make_key
+
+    where = where or st
+    png = None
+    if key is not None:
+        cache_key = make_key("figure", name, key)
+        cache = caches.figures()
+        png = cache.get(cache_key)
+        if png is None:
+            png = render(build)
+            cache.put(cache_key, png, tags)
+    else:
+        png = render(build)
+    where.image(png, caption=caption, width=width)
+    stem = slug(name)
+    row = where.container(horizontal=True)
+    for fmt, mime in (("png", "image/png"), ("pdf", "application/pdf")):
+        row.download_button(
+            fmt.upper(),
+            data=lambda fmt=fmt: render(build, fmt, DOWNLOAD_DPI),
+            file_name=f"{stem}.{fmt}",
+            mime=mime,
+            key=f"dl_{stem}_{fmt}",
+            on_click="ignore",
+            icon=":material/download:",
+        )
+    return png
+
+
+def show_table(
+    frame: Any, name: str, *, where: Any = None, height: Any = "auto", **kwargs: Any
+) -> None:
+    """A sortable table with a CSV download."""
+    where = where or st
+    where.dataframe(frame, height=height, **kwargs)
+    stem = slug(name)
+    where.download_button(
+        "CSV",
+        data=frame.to_csv(index=False).encode(),
+        file_name=f"{stem}.csv",
+        mime="text/csv",
+        key=f"dl_{stem}_csv",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+
+
+def download_npz(
+    arrays: dict[str, Any], name: str, *, label: str = "Maps (NPZ)", where: Any = None
+) -> None:
+    where = where or st
+    stem = slug(name)
+
+    def encode_npz() -> bytes:
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **{slug(k): np.asarray(v) for k, v in arrays.items()})
+        return buffer.getvalue()
+
+    where.download_button(
+        label,
+        data=encode_npz,
+        file_name=f"{stem}.npz",
+        mime="application/octet-stream",
+        key=f"dl_{stem}_npz",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+
+
+def new_figure(width: float, height: float) -> Any:
+    from vizkit.plotting.figures import new_figure as make
+
+    return make(width, height)
+
+
+def on_axes(width: float, height: float, draw: Callable[[Any], Any]) -> Callable[[], Any]:
+    """A figure builder: a new ``width`` x ``height`` figure with one axes that ``draw`` fills."""
+
+    def build() -> Any:
+        fig = new_figure(width, height)
+        draw(fig.add_subplot())
+        return fig
+
+    return build

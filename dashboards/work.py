@@ -1,0 +1,331 @@
+"""The pages' computations: vizkit calls run as jobs in the compute worker, keyed by content.
+
+Every function names its work completely in a key (model key, images key, method, parameters)
+and tags it with the context's model and image keys, so results are shared between sessions that
+hold the same inputs and forgotten with the session that uploaded them. Quick calls (filters,
+feature maps, predictions) and long ones (attribution maps, activation maximization, searches,
+evaluation) go the same way; long ones show a progress bar while the page waits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+import vizkit
+from dashboards import caches, jobs
+from dashboards.context import Context
+from dashboards.settings import settings
+from vizkit.errors import InputError
+
+HIDDEN_PARAMS = ("batch_size",)  # a memory knob, not a modelling choice
+PERTURBATION = "perturbation"  # the registry family the perturbation page shows
+QUICK_SECONDS = 300.0
+
+
+def _run(
+    ctx: Context,
+    key: str,
+    label: str,
+    function: str,
+    *args: Any,
+    quick: bool = False,
+    **kwargs: Any,
+) -> Any:
+    seconds = settings().job_seconds
+    seconds = min(seconds, QUICK_SECONDS) if quick else seconds
+    compute = caches.workers().compute
+
+    def start(job: jobs.Job) -> Any:
+        return compute.submit(
+            function, *args, timeout=seconds, progress=job.report, label=label.rstrip("."), **kwargs
+        )
+
+    return jobs.run(caches.jobs(), key, label, start, tags=ctx.tags)
+
+
+def finished(key: str) -> Any | None:
+    return jobs.finished(caches.jobs(), key)
+
+
+def running(key: str) -> bool:
+    return jobs.running(caches.jobs(), key)
+
+
+# --------------------------------------------------------------------------------------------
+# Images
+# --------------------------------------------------------------------------------------------
+def input_geometry(ctx: Context) -> tuple[tuple[int, int] | None, int | None]:
+    """The model's ``(height, width)`` and channels (None where the model takes any)."""
+    shape = ctx.facts.input_shape or (None, None, None, None)
+    height, width, channels = shape[1:4]
+    size = (int(height), int(width)) if height and width else None
+    return size, (int(channels) if channels else None)
+
+
+def converted(ctx: Context, sample: str, batch: Any) -> Any:
+    """Sample ``sample``'s images converted to this model's input (in the compute worker)."""
+    size, channels = input_geometry(ctx)
+    key = jobs.make_key("convert", ctx.key, sample, ctx.facts.value_range)
+    return _run(
+        ctx,
+        key,
+        "Converting the images...",
+        "convert_images",
+        batch,
+        size,
+        channels,
+        ctx.facts.value_range,
+        quick=True,
+    )
+
+
+def decoded(ctx: Context, files: Sequence[tuple[str, str, bytes]]) -> list[Any]:
+    """Uploaded image files (name, digest, bytes) decoded in the images worker: batch or refusal."""
+    size, channels = input_geometry(ctx)
+    return caches.workers().images.call(
+        "decode_images",
+        [(name, data) for name, _, data in files],
+        size,
+        channels,
+        ctx.facts.value_range,
+        timeout=min(settings().job_seconds, QUICK_SECONDS),
+        label="Reading the images",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Quick results
+# --------------------------------------------------------------------------------------------
+def predictions(ctx: Context) -> np.ndarray:
+    """Class probabilities ``(N, K)`` of the selected images: the one place pages predict."""
+    key = jobs.make_key("predict", ctx.key, ctx.images_key)
+    return _run(ctx, key, "Predicting...", "predictions", ctx.ref, ctx.images, quick=True)
+
+
+def top_classes(probs: np.ndarray, k: int = 3) -> list[list[tuple[int, float]]]:
+    """Per image, the ``k`` most probable ``(class, probability)`` pairs."""
+    order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    return [[(int(c), float(probs[i, c])) for c in row] for i, row in enumerate(order)]
+
+
+def conv_filters(ctx: Context, layer: str, order: str, max_filters: int) -> Any:
+    key = jobs.make_key("filters", ctx.key, layer, order, max_filters)
+    return _run(
+        ctx,
+        key,
+        "Reading the filters...",
+        "conv_filters",
+        ctx.ref,
+        layer,
+        order,
+        max_filters,
+        quick=True,
+    )
+
+
+def feature_maps(ctx: Context, layer: str) -> Any:
+    key = jobs.make_key("maps", ctx.key, ctx.images_key, layer)
+    return _run(
+        ctx,
+        key,
+        "Computing feature maps...",
+        "feature_maps",
+        ctx.ref,
+        ctx.images,
+        layer,
+        quick=True,
+    )
+
+
+def layer_channels(ctx: Context, layer: str) -> int:
+    """Channels (or units) of a layer's output, from the model summary."""
+    shape = ctx.facts.summary[layer].output_shape
+    if not shape or shape[-1] is None:
+        raise InputError(f"the output size of layer {layer!r} is unknown")
+    return int(shape[-1])
+
+
+def recipe_defaults(ctx: Context) -> dict[str, Any]:
+    """The activation-maximization recipe vizkit picks for this model's input size."""
+    return vizkit.Recipe.for_input(ctx.facts.input_shape).as_dict()
+
+
+# --------------------------------------------------------------------------------------------
+# Attribution
+# --------------------------------------------------------------------------------------------
+def default_params(method: str) -> dict[str, Any]:
+    """A method's defaults as the parameter widgets pass them (so cached maps are shared)."""
+    info = vizkit.get_method(method)
+    return {p.name: p.default for p in info.params if p.name not in HIDDEN_PARAMS}
+
+
+def resolve_target(ctx: Context, target: Any) -> Any:
+    if target == "predicted":
+        return None
+    if target == "true":
+        if ctx.images is None or ctx.images.labels is None:
+            raise InputError("these images have no true labels: choose another target class")
+        return [int(v) for v in ctx.images.labels]
+    return int(target)
+
+
+def explain(
+    ctx: Context, method: str, target: Any, layer: str | None, params: dict[str, Any]
+) -> Any:
+    """One method's Explanation of the selected images (a cached job)."""
+    info = vizkit.get_method(method)
+    layer = layer if info.needs_layer else None
+    key = jobs.make_key(
+        "explain", ctx.key, ctx.images_key, method, target, layer, sorted(params.items())
+    )
+    return _run(
+        ctx,
+        key,
+        f"Computing {info.label}...",
+        "explain",
+        ctx.ref,
+        ctx.images,
+        method,
+        resolve_target(ctx, target),
+        layer,
+        params,
+        ctx.class_names,
+    )
+
+
+def maps_arrays(explanations: Sequence[Any]) -> dict[str, np.ndarray]:
+    """What the NPZ download holds: inputs, targets and each method's raw maps."""
+    first = explanations[0]
+    arrays = {"inputs": first.inputs, "targets": first.targets}
+    for e in explanations:
+        arrays[e.method] = e.maps
+    return arrays
+
+
+# --------------------------------------------------------------------------------------------
+# Units and activation maximization
+# --------------------------------------------------------------------------------------------
+def activation_key(
+    ctx: Context,
+    layer: str | None,
+    units: Sequence[int],
+    objective: str,
+    params: dict[str, Any],
+    seed: int = 0,
+) -> str:
+    return jobs.make_key(
+        "actmax",
+        ctx.key,
+        layer,
+        tuple(units),
+        objective,
+        sorted(params.items()),
+        seed,
+        ctx.facts.value_range,
+    )
+
+
+def maximize(
+    ctx: Context,
+    layer: str | None,
+    units: Sequence[int],
+    objective: str,
+    params: dict[str, Any],
+    *,
+    seed: int = 0,
+) -> Any:
+    """Activation-maximization images (a cached job with a progress bar)."""
+    what = "classes" if layer is None else f"{layer} channels"
+    return _run(
+        ctx,
+        activation_key(ctx, layer, units, objective, params, seed),
+        f"Optimizing images for {what} {list(units)}...",
+        "maximize",
+        ctx.ref,
+        layer,
+        list(units),
+        objective,
+        params,
+        seed,
+        ctx.facts.value_range,
+        ctx.class_names,
+    )
+
+
+def top_activations(
+    ctx: Context, layer: str, units: Sequence[int], k: int, reduce: str = "max"
+) -> Any:
+    """The image-set examples that excite ``units`` most (a cached job)."""
+    if ctx.pool is None:
+        raise InputError("choose sample images or upload images in the sidebar to search")
+    key = jobs.make_key("top", ctx.key, ctx.pool_key, layer, tuple(units), k, reduce)
+    return _run(
+        ctx,
+        key,
+        f"Searching {len(ctx.pool)} images...",
+        "top_activations",
+        ctx.ref,
+        layer,
+        list(units),
+        ctx.pool,
+        k,
+        reduce,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation
+# --------------------------------------------------------------------------------------------
+def metric_names(has_masks: bool) -> tuple[list[str], list[str]]:
+    """(offered, default) metric names; localization needs masks, data randomization a train set."""
+    from vizkit import metrics
+
+    offered = [m for m in metrics.METRICS if m != "data_randomization"]
+    if not has_masks:
+        offered = [m for m in offered if m not in ("pointing_game", "relevance_mass")]
+    return offered, [m for m in metrics.DEFAULT_METRICS if m in offered]
+
+
+def evaluation(
+    ctx: Context,
+    explanations: Sequence[Any],
+    metrics: Sequence[str],
+    target: Any,
+    options: dict[str, Any],
+) -> Any:
+    """The methods x metrics evaluation of already-computed maps (a cached job)."""
+    signature = [
+        (e.method, e.layer, sorted((k, repr(v)) for k, v in e.params.items())) for e in explanations
+    ]
+    key = jobs.make_key(
+        "eval", ctx.key, ctx.images_key, signature, tuple(metrics), target, sorted(options.items())
+    )
+    methods = {e.method: e for e in explanations}
+    return _run(
+        ctx,
+        key,
+        f"Evaluating {len(methods)} method(s) on {len(metrics)} metric(s)...",
+        "evaluation",
+        ctx.ref,
+        ctx.images,
+        methods,
+        list(metrics),
+        resolve_target(ctx, target),
+        options,
+    )
+
+
+def registry_methods(keep: Callable[[Any], bool] = lambda info: True) -> list[str]:
+    """Registered method names whose :class:`vizkit.registry.MethodInfo` passes ``keep``."""
+    return [m for m in vizkit.available_methods() if keep(vizkit.get_method(m))]
+
+
+def perturbation_title() -> str:
+    """The perturbation page's title: the labels of the registry's perturbation methods."""
+    labels = [
+        vizkit.get_method(m).label for m in registry_methods(lambda i: i.family == PERTURBATION)
+    ]
+    return " / ".join(labels) or "Perturbation"
