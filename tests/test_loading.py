@@ -340,7 +340,7 @@ def _nested_lambda_in_custom_layer(config):
         (_os_system, UnsafeModelError, "model config refers to os.system, Python code outside"),
         (_subprocess_class, UnsafeModelError, "refers to subprocess.Popen"),
         (_builtins_eval, UnsafeModelError, "refers to builtins.eval"),
-        (_keras_get_file, UnsafeModelError, "calls keras.utils.get_file, which is not part"),
+        (_keras_get_file, UnsafeModelError, "uses keras.utils.get_file as the activation of"),
         (_nested_lambda_in_custom_layer, UnsafeModelError, "Python code in layer 'dense'"),
         (_torch_pickle, UnsafeModelError, "a TorchModuleWrapper layer 'dense' that would unpickle"),
         (_vocabulary_file, UnsafeModelError, "would read the file '/etc/passwd' from this machine"),
