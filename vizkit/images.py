@@ -50,6 +50,7 @@ _BYTES_PER_PIXEL = 8  # 16-bit RGBA, the widest pixel of the documented formats,
 _METADATA_BYTES = 32_000_000  # room for EXIF, ICC profiles and thumbnails on top of the pixels
 _READABLE = "PNG, JPEG, BMP, GIF, WebP or TIFF"
 _SWAPS_AXES = (5, 6, 7, 8)  # EXIF orientations that turn the image by 90 degrees
+_REDUCE_FIRST = frozenset({"L", "RGB", "I", "F", "CMYK", "YCbCr"})  # no alpha, palette or 16-bit
 _MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")  # JPEG marker (not stuffing, RST or fill)
 
 
@@ -171,11 +172,14 @@ def _decode(
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image.load()  # the first frame of GIF, TIFF and animated PNG/WebP
-        image, top = _normalize_mode(image)
+        if image.mode not in _REDUCE_FIRST:
+            image, top = _normalize_mode(image)
         if need is not None:
             factor = min(image.size[0] // need[0], image.size[1] // need[1])
             if factor >= 2:
                 image = image.reduce(factor)
+        if image.mode in _REDUCE_FIRST:  # the same result, computed on fewer pixels
+            image, top = _normalize_mode(image)
         if orientation != 1:
             image = ImageOps.exif_transpose(image)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as err:
@@ -268,7 +272,9 @@ def _normalize_mode(image: Image.Image) -> tuple[Image.Image, float | None]:
         return Image.alpha_composite(background, rgba).convert(
             "L" if mode.startswith("L") else "RGB"
         ), 255.0
-    if mode in ("1", "L"):
+    if mode == "L":
+        return image, 255.0
+    if mode == "1":
         return image.convert("L"), 255.0
     if mode != "RGB":
         return image.convert("RGB"), 255.0  # CMYK, YCbCr, LAB, HSV, ...

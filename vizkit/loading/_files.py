@@ -341,52 +341,62 @@ def check_h5(h5: Any, shown: str, stored: int, limits: Limits) -> Weights:
 
 
 def _walk_h5(h5: Any, shown: str, limits: Limits) -> tuple[int, int]:
+    """Declared bytes and values of all datasets; HDF5's own visitors do the walking.
+
+    ``H5Lvisit`` reports every link once, with its path, and never follows a hard-link cycle;
+    the callback stops it at the first soft or external link, or past the depth or count
+    limit. ``H5Ovisit`` then lists the datasets, which are opened one by one.
+    """
     import h5py
 
-    stack: list[tuple[Any, int]] = [(h5, 0)]
-    seen: set[int] = {hash(h5.id)}
-    objects = declared = values = 0
-    while stack:
-        group, depth = stack.pop()
-        for name in group:
-            objects += 1
-            if objects > limits.h5_objects:
-                raise ModelFileError(
-                    f"{shown} holds more than {limits.h5_objects:,} HDF5 objects: too many to "
-                    "check, refusing to open it"
-                )
-            link = group.get(name, getlink=True)
-            if isinstance(link, (h5py.SoftLink, h5py.ExternalLink)):
-                raise ModelFileError(
-                    f"{shown} links to other data ({one_line(name)[:80]!r}): refusing to open it"
-                )
-            obj = group.get(name)
-            if isinstance(obj, h5py.Dataset):
-                if obj.is_virtual or obj.external:
-                    raise ModelFileError(
-                        f"{shown} reads data from other files ({one_line(name)[:80]!r}): "
-                        "refusing to open it"
-                    )
-                n = 1
-                for dim in obj.shape or ():
-                    n *= int(dim)
-                values += n
-                declared += n * obj.dtype.itemsize
-                if declared > limits.max_bytes:
-                    raise ModelFileError(
-                        f"{shown} unpacks to more than the {size(limits.max_bytes)} limit: {RAISE}"
-                    )
-            elif isinstance(obj, h5py.Group):
-                key = hash(obj.id)
-                if key in seen:
-                    continue
-                seen.add(key)
-                if depth + 1 > limits.h5_depth:
-                    raise ModelFileError(
-                        f"{shown} nests HDF5 groups more than {limits.h5_depth} deep: refusing "
-                        "to open it"
-                    )
-                stack.append((obj, depth + 1))
+    problem: list[str] = []
+    objects = 0
+
+    def on_link(name: bytes, info: Any) -> bool | None:
+        nonlocal objects
+        objects += 1
+        shown_name = one_line(name.decode("utf-8", "replace"))[:80]
+        if info.type in (h5py.h5l.TYPE_SOFT, h5py.h5l.TYPE_EXTERNAL) or info.type > 1:
+            problem.append(f"{shown} links to other data ({shown_name!r}): refusing to open it")
+        elif objects > limits.h5_objects:
+            problem.append(
+                f"{shown} holds more than {limits.h5_objects:,} HDF5 objects: too many to "
+                "check, refusing to open it"
+            )
+        elif name.count(b"/") >= limits.h5_depth:
+            problem.append(
+                f"{shown} nests HDF5 groups more than {limits.h5_depth} deep: refusing to open it"
+            )
+        return True if problem else None
+
+    h5.id.links.visit(on_link, info=True)
+    if problem:
+        raise ModelFileError(problem[0])
+    datasets: list[bytes] = []
+
+    def on_object(name: bytes, info: Any) -> None:
+        if info.type == h5py.h5o.TYPE_DATASET:
+            datasets.append(name)
+
+    h5py.h5o.visit(h5.id, on_object, info=True)
+    declared = values = 0
+    for name in datasets:
+        dataset = h5py.h5d.open(h5.id, name)
+        plist = dataset.get_create_plist()
+        if plist.get_layout() == h5py.h5d.VIRTUAL or plist.get_external_count() > 0:
+            shown_name = one_line(name.decode("utf-8", "replace"))[:80]
+            raise ModelFileError(
+                f"{shown} reads data from other files ({shown_name!r}): refusing to open it"
+            )
+        n = 1
+        for dim in dataset.shape or ():
+            n *= int(dim)
+        values += n
+        declared += n * dataset.get_type().get_size()
+        if declared > limits.max_bytes:
+            raise ModelFileError(
+                f"{shown} unpacks to more than the {size(limits.max_bytes)} limit: {RAISE}"
+            )
     return declared, values
 
 
