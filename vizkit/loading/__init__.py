@@ -258,13 +258,7 @@ def _check_budget(
     from vizkit.loading import _allow
 
     def class_of(node: dict) -> str | None:
-        name, module = node.get("class_name"), node.get("module")
-        if not isinstance(name, str) or name in custom_objects:
-            return None
-        legacy = "module" not in node
-        found = _allow.resolve("layer", module, name, False, legacy, name)
-        obj = found[0] if found else None
-        return obj.__name__ if isinstance(obj, type) else None
+        return _allow.layer_class_name(node, custom_objects)
 
     estimate = _budget.estimate(contents.config, class_of)
     if estimate.largest > limits.activation_values and estimate.largest_at is not None:

@@ -225,6 +225,16 @@ def resolve(
     return []
 
 
+def layer_class_name(node: dict, custom_objects: Iterable[str] = ()) -> str | None:
+    """The Keras class a layer entry of a config builds (``"Dense"``), None for custom ones."""
+    name, module = node.get("class_name"), node.get("module")
+    if not isinstance(name, str) or name in set(custom_objects):
+        return None
+    found = resolve("layer", module, name, False, "module" not in node, name)
+    obj = found[0] if found else None
+    return obj.__name__ if isinstance(obj, type) else None
+
+
 def public_name(obj: Any) -> str:
     """``keras.layers.Dense`` for Keras's objects, else ``module.name``."""
     from keras.src.api_export import get_name_from_symbol

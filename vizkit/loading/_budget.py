@@ -28,7 +28,7 @@ _IDENTITY = frozenset(
     RandomGrayscale RandomHue RandomSaturation RandomSharpness RandomShear RandomInvert
     RandomPosterization RandomColorDegeneration RandomColorJitter RandomGaussianBlur
     RandomErasing RandomPerspective RandomElasticTransform Solarization Equalization AugMix
-    RandAugment CutMix MixUp SpectralNormalization Add Subtract Multiply Average Maximum Minimum
+    RandAugment CutMix MixUp Add Subtract Multiply Average Maximum Minimum
     Cast""".split()
 )
 
@@ -172,6 +172,10 @@ class _Walker:
         first = inputs[0] if inputs else None
         if kind in ("Bidirectional", "TimeDistributed"):
             return self.wrapper(kind, config, first, count)
+        if kind in ("RNN", "StackedRNNCells", "SpectralNormalization", "Pipeline"):
+            out = self.chain(kind, config, first, count)
+            self.see(name, out)
+            return [out]
         if count and kind is not None:
             self.out.parameters += parameters(kind, config, inputs)
         out = output_shape(kind, config, inputs)
@@ -194,6 +198,23 @@ class _Walker:
         if out and config.get("merge_mode", "concat") == "concat" and out[-1] is not None:
             out = out[:-1] + (2 * out[-1],)
         return [out]
+
+    def chain(self, kind: str, config: dict, shape: Shape | None, count: bool) -> Shape | None:
+        """Layers that hold other layers: RNN cells, stacked cells, spectral norm, pipelines."""
+        key = {"RNN": "cell", "StackedRNNCells": "cells", "Pipeline": "layers"}.get(kind, "layer")
+        inner = config.get(key)
+        inner = inner if isinstance(inner, list) else [inner]
+        step = shape[:1] + shape[2:] if kind == "RNN" and shape and len(shape) > 2 else shape
+        out = step
+        for layer in inner:
+            if isinstance(layer, dict):
+                outs = self.model(layer, [out], count)
+                out = outs[0] if outs else None
+        if kind == "SpectralNormalization" and count and out and out[-1] is not None:
+            self.out.parameters += _int(out[-1])  # the power iteration's vector
+        if kind == "RNN" and out is not None and shape is not None:
+            return shape[:-1] + out[-1:] if config.get("return_sequences") else out
+        return out if kind != "SpectralNormalization" else out
 
 
 def _pick(results: list | None, node: int) -> Shape | None:
@@ -257,7 +278,7 @@ def parameters(kind: str, config: dict, inputs: list) -> int:
         return gates * (c * units + units * units + bias * units) + bias * extra
     if kind == "EinsumDense":
         return _einsum(config, shape)
-    if kind in ("MultiHeadAttention", "GroupQueryAttention"):
+    if kind in ("MultiHeadAttention", "GroupedQueryAttention"):
         return _attention(kind, config, inputs)
     if kind in ("BatchNormalization", "LayerNormalization", "RMSNormalization"):
         d = _axis_size(config.get("axis", -1), shape)
@@ -304,9 +325,9 @@ def _einsum(config: dict, shape: Shape | None) -> int:
     out = config.get("output_shape")
     out = [out] if isinstance(out, int) else out
     try:
-        kernel, bias, _ = _analyze_einsum_string(
+        kernel, bias = _analyze_einsum_string(
             config.get("equation"), config.get("bias_axes"), shape, out
-        )
+        )[:2]
     except Exception:  # noqa: BLE001 - Keras will refuse the equation itself
         return 0
     return _prod(list(kernel)) + (_prod(list(bias)) if bias else 0)
@@ -321,7 +342,7 @@ def _attention(kind: str, config: dict, inputs: list) -> int:
     v = last(1, q)
     k = last(2, v)
     bias = 1 if config.get("use_bias", True) else 0
-    if kind == "GroupQueryAttention":
+    if kind == "GroupedQueryAttention":
         d = _int(config.get("head_dim"), 0)
         hq, hkv = _int(config.get("num_query_heads"), 0), _int(config.get("num_key_value_heads"), 0)
         return (q * hq * d + k * hkv * d + v * hkv * d + hq * d * q) + bias * (
@@ -350,7 +371,7 @@ def output_shape(kind: str | None, config: dict, inputs: list) -> Shape | None:
         return (batch, _prod([d for d in shape[1:] if d is not None]))
     if kind == "Reshape":
         target = config.get("target_shape")
-        return (batch, *target) if isinstance(target, list) else None
+        return (batch, *target) if isinstance(target, (list, tuple)) else None
     if kind == "Embedding":
         return shape + (_int(config.get("output_dim"), 0),)
     if kind in ("RepeatVector",):
@@ -375,7 +396,9 @@ def output_shape(kind: str | None, config: dict, inputs: list) -> Shape | None:
         return _conv_output(kind, config, shape)
     if kind.startswith(("MaxPool", "AvgPool")):
         return _conv_output(kind, config, shape)
-    if kind.removesuffix("Cell") in ("SimpleRNN", "LSTM", "GRU"):
+    if kind.endswith("Cell"):
+        return shape[:-1] + (_int(config.get("units"), 0),)
+    if kind in ("SimpleRNN", "LSTM", "GRU"):
         units = _int(config.get("units"), 0)
         return shape[:-1] + (units,) if config.get("return_sequences") else (batch, units)
     return None
@@ -392,7 +415,7 @@ def _conv_output(kind: str, config: dict, shape: Shape) -> Shape | None:
     sizes, steps, dilations = (
         [v] * rank if isinstance(v, int) else v for v in (size, strides, dilation)
     )
-    if not all(isinstance(v, list) for v in (sizes, steps, dilations)):
+    if not all(isinstance(v, (list, tuple)) for v in (sizes, steps, dilations)):
         return None
     spatial = []
     for dim, k, s, d in zip(shape[1:-1], sizes, steps, dilations):
