@@ -212,18 +212,20 @@ def _first_frame(image: Image.Image, name: str, max_pixels: int) -> Image.Image:
 def _needed(
     stored: tuple[int, int], size: tuple[int, int] | None, orientation: int
 ) -> tuple[int, int] | None:
-    """``(width, height)`` to keep in stored orientation: the model's size and the display's."""
-    if size is None:
+    """``(width, height)`` to keep, in stored orientation: the model's size and the display's.
+
+    None (decode at full size) without a model size or for images that fit the display.
+    """
+    stored_w, stored_h = stored
+    long_side = max(stored_w, stored_h)
+    if size is None or long_side <= ORIGINAL_MAX_SIDE:
         return None
     height, width = (int(v) for v in size)
     if orientation in _SWAPS_AXES:
         height, width = width, height
-    stored_w, stored_h = stored
-    long_side = max(stored_w, stored_h)
-    if long_side > ORIGINAL_MAX_SIDE:  # the original is kept at ORIGINAL_MAX_SIDE for display
-        scale = ORIGINAL_MAX_SIDE / long_side
-        width = max(width, int(np.ceil(stored_w * scale)))
-        height = max(height, int(np.ceil(stored_h * scale)))
+    scale = ORIGINAL_MAX_SIDE / long_side  # the original is kept this big for display
+    width = max(width, int(np.ceil(stored_w * scale)))
+    height = max(height, int(np.ceil(stored_h * scale)))
     return max(1, width), max(1, height)
 
 

@@ -163,7 +163,15 @@ def allowed() -> Allowed:
     legacy.update(
         InputLayer=layers.InputLayer, Functional=Functional, Model=k.Model, Sequential=k.Sequential
     )
+    from keras.src import losses, metrics, optimizers
+
+    compile_names = {**metrics.ALL_OBJECTS_DICT, **losses.ALL_OBJECTS_DICT}
+    compile_names.update(optimizers.ALL_OBJECTS_DICT)
+    compile_names.update(
+        (name, obj) for name, obj in _public(k.optimizers.schedules).items() if inspect.isclass(obj)
+    )
     module_objects = {
+        "compile": compile_names,
         "initializer": initializers.ALL_OBJECTS_DICT,
         "regularizer": regularizers.ALL_OBJECTS_DICT,
         "constraint": constraints.ALL_OBJECTS_DICT,
@@ -199,6 +207,11 @@ def resolve(
         return [found] if found is not None else []
     if legacy:
         found = table.legacy_layers.get(name)
+        return [found] if found is not None else []
+    if position == "compile" and not module:  # legacy .h5 training configs: by name
+        key = fn_key if function else name
+        names = table.module_objects["compile"]
+        found = names.get(key, names.get(key.lower()))  # optimizers are looked up lower-case
         return [found] if found is not None else []
     if not module:
         return []
