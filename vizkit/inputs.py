@@ -41,7 +41,8 @@ class ImageBatch(Result):
     array : ndarray, shape (N, H, W, C), float32
         Values on the model's scale (``value_range``).
     originals : tuple of ndarray
-        Each image as loaded, before resizing: uint8 ``(H0, W0, C)`` for display.
+        Each image as loaded, for display: uint8 ``(H0, W0, C)``, upright (EXIF), at most
+        1024 pixels on its long side (or the model's input size, if larger).
     names : tuple of str
         File names or ``"image 0"``, ``"image 1"``, ...
     value_range : (float, float)
