@@ -584,3 +584,19 @@ def test_h5_walk_survives_hard_link_cycles(files, tmp_path):
         group = f.create_group("loop")
         group["back"] = group  # a hard link to itself
     assert loading.check_model_file(path).format == "h5"
+
+
+def test_custom_objects_only_satisfy_the_name_keras_looks_up_first(files, tmp_path):
+    """A gadget cannot hide behind a registered_name the caller happens to provide."""
+
+    def gadget(config):
+        layer_config(config, "dense")["config"]["activation"] = {
+            "module": "keras.applications.imagenet_utils",
+            "class_name": "function",
+            "config": "decode_predictions",
+            "registered_name": "MyDense",  # Keras looks functions up by their name, not this
+        }
+
+    path = rewrite_archive(files["mlp.keras"], tmp_path / "hidden.keras", gadget)
+    refused(path, UnsafeModelError, "decode_predictions as the activation",
+            custom_objects={"MyDense": MyDense})

@@ -230,8 +230,8 @@ def resolve(
             return found
     if module.split(".", 1)[0] in _KERAS_PACKAGES:
         loaded = sys.modules.get(module)
-        if loaded is None:
-            return [UNLOADED]
+        if loaded is None:  # keras_hub & co. not installed or not imported: custom objects
+            return [UNLOADED] if module.startswith("keras.") else []
         found = vars(loaded).get(name)
         if inspect.isclass(found) and issubclass(found, KerasSaveable):
             return [found]

@@ -51,6 +51,7 @@ class Ref:
     function: bool
     legacy: bool  # resolved by class name among Keras's layers (legacy .h5 layer entries)
     fn_key: str  # the name Keras's name tables use for a function
+    primary: str | None = None  # the name Keras first asks custom objects for (None: none)
 
     @property
     def lookups(self) -> tuple[str, ...]:
@@ -153,11 +154,24 @@ def _object(
         if not isinstance(inner, str):
             raise ModelFileError("model config is malformed: a function entry has no name")
         fn_key = inner if module == "builtins" else (registered or inner)
-        found.refs.append(Ref(position, layer, key, module, inner, registered, True, False, fn_key))
+        found.refs.append(
+            Ref(position, layer, key, module, inner, registered, True, False, fn_key, inner)
+        )
         return
     else:
         found.refs.append(
-            Ref(position, layer, key, module, class_name, registered, False, legacy, class_name)
+            Ref(
+                position,
+                layer,
+                key,
+                module,
+                class_name,
+                registered,
+                False,
+                legacy,
+                class_name,
+                class_name if legacy else node.get("registered_name", class_name),
+            )
         )
     if isinstance(inner, dict):
         if isinstance(inner.get("vocabulary"), str):
@@ -218,13 +232,24 @@ def _special(
             raise ModelFileError("model config is malformed: a type spec has no name")
         registered = node.get("registered_name")
         registered = registered if isinstance(registered, str) else None
-        found.refs.append(Ref("value", layer, key, module, spec, registered, False, False, spec))
+        found.refs.append(
+            Ref("value", layer, key, module, spec, registered, False, False, spec, registered)
+        )
     elif class_name in _SPECIAL:
         yield inner, "value", layer, key, depth + 1
     else:
         found.refs.append(
             Ref(
-                position, layer, key, node.get("module"), class_name, None, False, False, class_name
+                position,
+                layer,
+                key,
+                node.get("module"),
+                class_name,
+                None,
+                False,
+                False,
+                class_name,
+                class_name,
             )
         )
 
@@ -289,7 +314,7 @@ def refuse_code(found: Findings, trust: bool, custom_objects: Mapping[str, Any])
         for ref in found.refs
         if ref.module
         and _is_system(ref.module)
-        and not set(ref.lookups) & set(custom_objects)
+        and ref.primary not in custom_objects
         and not (ref.module == "builtins" and ref.function)
     ]
     if system:
@@ -356,9 +381,8 @@ def check_names(found: Findings, trust: bool, custom_objects: Mapping[str, Any])
     used: list[str] = []
     custom: list[str] = []
     for ref in found.refs:
-        hit = [name for name in ref.lookups if name in provided]
-        if hit:
-            used.append(hit[0])
+        if ref.primary is not None and ref.primary in provided:
+            used.append(ref.primary)  # Keras takes the caller's object before anything else
             continue
         if any(_allow.registered(name) for name in ref.lookups):
             custom.append(ref.registered or ref.name)
