@@ -25,7 +25,15 @@ import h5py
 import numpy as np
 from PIL import Image
 
-from tests.hostile.files import L, keras, layer_config, rewrite_archive, rewrite_h5_config, tiny_mlp
+from tests.hostile.files import (
+    L,
+    Payload,
+    keras,
+    layer_config,
+    rewrite_archive,
+    rewrite_h5_config,
+    tiny_mlp,
+)
 
 UNSAFE, FILE, INPUT = "UnsafeModelError", "ModelFileError", "InputError"
 
@@ -41,16 +49,6 @@ class Case:
     match: str = ""  # substring of the one-line message
     kwargs: dict = dataclasses.field(default_factory=dict)
     live: bool = False  # control: the payload runs when trusted / opened by Pillow directly
-
-
-class _Payload:
-    """Unpickling this creates the marker file."""
-
-    def __init__(self, marker: str):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
 
 
 def build(root: Path) -> list[Case]:
@@ -118,7 +116,7 @@ def _code_cases(root: Path, base: Path, markers: Path) -> list[Case]:
             live=True,
         )
     )
-    (root / "pickle.keras").write_bytes(pickle.dumps(_Payload(str(markers / "pickle"))))
+    (root / "pickle.keras").write_bytes(pickle.dumps(Payload(str(markers / "pickle"))))
     cases.append(Case("pickle.keras", "model", str(root / "pickle.keras"), FILE, "Python pickle"))
     edits = [
         ("os_system", _set_activation(_function("os", "system", "system")), "refers to os.system"),
@@ -250,6 +248,12 @@ def _gadget_cases(root: Path, base: Path) -> list[Case]:
             live=True,
         )
     )
+    return cases + _layer_gadget_cases(root, base)
+
+
+def _layer_gadget_cases(root: Path, base: Path) -> list[Case]:
+    """Functions where a layer goes, and legacy strings that Keras turns into functions."""
+    cases = []
 
     def densenet_layer(config):  # a "layer" that is a function, called with weights="imagenet"
         layer = layer_config(config, "dense")
@@ -297,6 +301,7 @@ def _set_registered(registered: str):
 # Memory: bombs in the config, declared weights, tensor sizes
 # --------------------------------------------------------------------------------------------
 def _memory_cases(root: Path, base: Path) -> list[Case]:
+    """Bombs in the config itself: arrays, parameters, depth, size."""
     cases = []
 
     def scale_bomb(config):
@@ -327,11 +332,6 @@ def _memory_cases(root: Path, base: Path) -> list[Case]:
         layer.update(class_name="Embedding", module="keras.layers")
         layer["config"] = {"name": "dense", "input_dim": 1_000_000_000, "output_dim": 8}
 
-    def resize_output(config):  # the output's size is recorded nowhere: computed
-        layer = layer_config(config, "out")
-        layer.update(class_name="Reshape", module="keras.layers")
-        layer["config"] = {"name": "out", "target_shape": [20_000, 20_000, 1]}
-
     def deep(config):
         nested: list = [1]
         for _ in range(500):
@@ -351,6 +351,18 @@ def _memory_cases(root: Path, base: Path) -> list[Case]:
     ]:
         path = rewrite_archive(base / "mlp.keras", root / f"{name}.keras", edit)
         cases.append(Case(f"{name}.keras", "model", str(path), error, match))
+    return cases + _size_cases(root, base)
+
+
+def _size_cases(root: Path, base: Path) -> list[Case]:
+    """Parameters, tensor sizes and declared weights that only counting reveals."""
+    cases = []
+
+    def resize_output(config):  # the output's size is recorded nowhere: computed
+        layer = layer_config(config, "out")
+        layer.update(class_name="Reshape", module="keras.layers")
+        layer["config"] = {"name": "out", "target_shape": [20_000, 20_000, 1]}
+
     # an output tensor of 400 M values per image, known only from the layer's config
     cnn = keras.Sequential([keras.Input((8,)), L.Dense(4, name="dense"), L.Dense(2, name="out")])
     cnn.save(base / "seq.keras")
