@@ -4,7 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 MODEL  ?= sample:shapes_vgg
 PORT   ?= 8501
-# Extra dashboard options, e.g. ARGS="--max-upload-mb 500"
+# The dashboard listens on this machine only; ADDRESS=0.0.0.0 serves every interface.
+ADDRESS ?= 127.0.0.1
+# Largest model upload in MB: enforced by the server (--server.maxUploadSize) and by the
+# dashboard's widgets (--max-upload-mb), from this one setting.
+MAX_UPLOAD_MB ?= 200
+# Extra dashboard options
 ARGS   ?=
 # The CPU build of TensorFlow keeps installs and CI fast; use `make EXTRAS=tensorflow,...` for GPU.
 EXTRAS ?= cpu,dashboard,test,ray
@@ -23,8 +28,10 @@ samples: install
 	$(BIN)/python -m sample_models build
 
 dashboard: samples
-	$(BIN)/python -m streamlit run dashboards/app.py --server.port $(PORT) \
-		--server.headless true --browser.gatherUsageStats false -- --model "$(MODEL)" $(ARGS)
+	$(BIN)/python -m streamlit run dashboards/app.py --server.address $(ADDRESS) \
+		--server.port $(PORT) --server.maxUploadSize $(MAX_UPLOAD_MB) \
+		--server.headless true --browser.gatherUsageStats false -- --model "$(MODEL)" \
+		--max-upload-mb $(MAX_UPLOAD_MB) $(ARGS)
 
 test: samples
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -7,7 +7,6 @@ test asserts the marker does not exist, and ``test_payload_is_live`` shows that 
 from __future__ import annotations
 
 import io
-import json
 import os
 import pickle
 import subprocess
@@ -22,6 +21,14 @@ import numpy as np
 import pytest
 
 import vizkit
+from tests.hostile.files import (
+    Payload,
+    layer_config,
+    rewrite_archive,
+    rewrite_h5_config,
+    tiny_cnn,
+    tiny_mlp,
+)
 from vizkit import loading
 from vizkit._tf import keras
 from vizkit.errors import InputError, ModelFileError, UnsafeModelError, VizkitError
@@ -30,65 +37,8 @@ REPO = Path(__file__).resolve().parents[1]
 L = keras.layers
 
 
-def tiny_cnn() -> keras.Model:
-    keras.utils.set_random_seed(1)
-    inputs = keras.Input((8, 8, 3))
-    x = L.Conv2D(4, 3, activation="relu", name="conv")(inputs)
-    x = L.GlobalAveragePooling2D(name="gap")(x)
-    return keras.Model(inputs, L.Dense(3, activation="softmax", name="probs")(x), name="cnn")
-
-
-def tiny_mlp(lambda_fn=None, dense=L.Dense) -> keras.Model:
-    keras.utils.set_random_seed(2)
-    inputs = keras.Input((4,))
-    x = dense(3, activation="relu", name="dense")(inputs)
-    if lambda_fn is not None:
-        x = L.Lambda(lambda_fn, name="lam")(x)
-    return keras.Model(inputs, L.Dense(2, name="out")(x), name="mlp")
-
-
 class MyDense(L.Dense):
     """A custom layer the tests pass through custom_objects (never registered globally)."""
-
-
-class _Payload:
-    """Unpickling this creates the marker file."""
-
-    def __init__(self, marker: str):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
-def rewrite_archive(src: Path, dst: Path, edit=None, extra=(), drop=()) -> Path:
-    """Copy a .keras archive, editing config.json with ``edit(config)`` and adding members."""
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
-        for info in zin.infolist():
-            if info.filename in drop:
-                continue
-            data = zin.read(info.filename)
-            if info.filename == "config.json" and edit is not None:
-                config = json.loads(data)
-                edit(config)
-                data = json.dumps(config).encode()
-            zout.writestr(info.filename, data)
-        for name, data, method in extra:
-            zout.writestr(name, data, compress_type=method)
-    return dst
-
-
-def rewrite_h5_config(src: Path, dst: Path, edit) -> Path:
-    dst.write_bytes(src.read_bytes())
-    with h5py.File(dst, "r+") as f:
-        config = json.loads(f.attrs["model_config"])
-        edit(config)
-        f.attrs["model_config"] = json.dumps(config)
-    return dst
-
-
-def layer_config(config: dict, name: str) -> dict:
-    return next(layer for layer in config["config"]["layers"] if layer["name"] == name)
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +73,7 @@ def files(tmp_path_factory):
         layer_config(config, "dense")["module"] = "__main__"
 
     rewrite_archive(root / "custom.keras", root / "custom_main.keras", in_main)
-    (root / "pickle.keras").write_bytes(pickle.dumps(_Payload(str(marker))))
+    (root / "pickle.keras").write_bytes(pickle.dumps(Payload(str(marker))))
     out.update({name: root / name for name in os.listdir(root)})
     return out
 
@@ -340,7 +290,7 @@ def _nested_lambda_in_custom_layer(config):
         (_os_system, UnsafeModelError, "model config refers to os.system, Python code outside"),
         (_subprocess_class, UnsafeModelError, "refers to subprocess.Popen"),
         (_builtins_eval, UnsafeModelError, "refers to builtins.eval"),
-        (_keras_get_file, UnsafeModelError, "calls keras.utils.get_file, which is not part"),
+        (_keras_get_file, UnsafeModelError, "uses keras.utils.get_file as the activation of"),
         (_nested_lambda_in_custom_layer, UnsafeModelError, "Python code in layer 'dense'"),
         (_torch_pickle, UnsafeModelError, "a TorchModuleWrapper layer 'dense' that would unpickle"),
         (_vocabulary_file, UnsafeModelError, "would read the file '/etc/passwd' from this machine"),

@@ -16,21 +16,19 @@ Conventions
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
-import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageSequence, UnidentifiedImageError
+from PIL import Image
 
 from vizkit.errors import InputError
+from vizkit.images import IMAGE_SUFFIXES, MAX_PIXELS, _to_uint8, decode_image
+from vizkit.images import resize as _resize
 from vizkit.results.base import Result
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-MAX_PIXELS = 40_000_000  # per image; larger files are refused as likely decompression bombs
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
@@ -43,7 +41,8 @@ class ImageBatch(Result):
     array : ndarray, shape (N, H, W, C), float32
         Values on the model's scale (``value_range``).
     originals : tuple of ndarray
-        Each image as loaded, before resizing: uint8 ``(H0, W0, C)`` for display.
+        Each image as loaded, for display: uint8 ``(H0, W0, C)``, upright (EXIF), at most
+        1024 pixels on its long side (or the model's input size, if larger).
     names : tuple of str
         File names or ``"image 0"``, ``"image 1"``, ...
     value_range : (float, float)
@@ -145,75 +144,8 @@ class ImageBatch(Result):
 
 
 # --------------------------------------------------------------------------------------------
-# Decoding
+# Decoding (files and PIL images: vizkit.images)
 # --------------------------------------------------------------------------------------------
-def _open_image(source: Any, name: str, max_pixels: int) -> np.ndarray:
-    """Decode a path, bytes or PIL image to float32 ``(H, W, C)`` in [0, 1], C in {1, 3}."""
-    if isinstance(source, Image.Image):
-        image = source
-    else:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
-        except FileNotFoundError:
-            raise InputError(f"image file {name!r} does not exist") from None
-        except (UnidentifiedImageError, OSError, SyntaxError):
-            raise InputError(
-                f"{name!r} is not an image vizkit can read: use PNG, JPEG, BMP, GIF, WebP or TIFF"
-            ) from None
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise InputError(
-                f"image {name!r} is too large to decode safely: resize it below "
-                f"{max_pixels:,} pixels"
-            ) from None
-    width, height = image.size
-    if width * height > max_pixels:
-        raise InputError(
-            f"image {name!r} has {width}x{height} pixels, more than the limit of {max_pixels:,}: "
-            "resize it first (or raise max_pixels if you trust the file)"
-        )
-    try:
-        if getattr(image, "n_frames", 1) > 1:
-            image = next(iter(ImageSequence.Iterator(image)))  # first frame (GIF, TIFF)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image.load()
-        return _pil_to_float(image)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as err:
-        raise InputError(f"image {name!r} is damaged or truncated: {err}".split("\n")[0]) from None
-
-
-def _pil_to_float(image: Image.Image) -> np.ndarray:
-    mode = image.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-        array = np.asarray(image, dtype=np.float32) / 65535.0
-        return array[..., None]
-    if mode == "I":
-        raw = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if raw.max(initial=0) > 255 else 255.0
-        return (np.clip(raw, 0, top) / top).astype(np.float32)[..., None]
-    if mode == "F":
-        raw = np.asarray(image, dtype=np.float32)
-        top = float(raw.max(initial=0.0))
-        return (raw / top if top > 1.0 else raw).clip(0, 1)[..., None]
-    if mode == "P":
-        image = image.convert("RGBA")
-        mode = "RGBA"
-    if mode in ("RGBA", "LA", "PA", "La", "RGBa"):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, rgba).convert(
-            "L" if mode.startswith("L") else "RGB"
-        )
-    elif mode in ("1", "L"):
-        image = image.convert("L")
-    elif mode != "RGB":
-        image = image.convert("RGB")  # CMYK, YCbCr, LAB, HSV, ...
-    array = np.asarray(image, dtype=np.float32) / 255.0
-    return array[..., None] if array.ndim == 2 else array
-
-
 def _array_to_images(array: np.ndarray, name: str) -> list[tuple[np.ndarray, bool]]:
     """Split an array into ``(H, W, C)`` images; the flag says values are on the [0, 1] scale."""
     array = np.asarray(array)
@@ -296,25 +228,6 @@ def _convert_channels(image: np.ndarray, channels: int | None) -> np.ndarray:
     raise InputError(f"cannot convert a {have}-channel image to the model's {channels} channels")
 
 
-def _resize(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
-    if size is None or tuple(image.shape[:2]) == tuple(size):
-        return image
-    height, width = size
-    planes = [
-        np.asarray(
-            Image.fromarray(image[..., c], mode="F").resize(
-                (width, height), Image.Resampling.BILINEAR
-            )
-        )
-        for c in range(image.shape[-1])
-    ]
-    return np.stack(planes, axis=-1).astype(np.float32)
-
-
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
-
-
 def model_image_shape(model: Any) -> tuple[int | None, int | None, int | None]:
     """``(H, W, C)`` a Keras image model expects (None where the model accepts any size)."""
     shape = tuple(model.inputs[0].shape) if getattr(model, "inputs", None) else None
@@ -387,8 +300,8 @@ def load_images(
                 arrays.append(converted)
                 names.append(f"{name}[{j}]" if many else name)
         else:
-            image = _open_image(item, name, max_pixels)
-            originals.append(_to_uint8(image))
+            image, original = decode_image(item, name, max_pixels, size)
+            originals.append(original)
             converted = _resize(_convert_channels(image, channels), size)
             arrays.append(lo + converted * (hi - lo))
             names.append(name)
