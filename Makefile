@@ -6,10 +6,10 @@ MODEL  ?= sample:shapes_vgg
 PORT   ?= 8501
 # The dashboard listens on this machine only; ADDRESS=0.0.0.0 serves every interface.
 ADDRESS ?= 127.0.0.1
-# Largest model upload in MB: enforced by the server (--server.maxUploadSize) and by the
-# dashboard's widgets (--max-upload-mb), from this one setting.
+# Largest upload in MB: Streamlit's server enforces it (--server.maxUploadSize) and the
+# dashboard's file widgets read the same option, so they always agree.
 MAX_UPLOAD_MB ?= 200
-# Extra dashboard options
+# Extra dashboard options, e.g. ARGS="--memory-mb 6000 --job-seconds 600"
 ARGS   ?=
 # The CPU build of TensorFlow keeps installs and CI fast; use `make EXTRAS=tensorflow,...` for GPU.
 EXTRAS ?= cpu,dashboard,test,ray
@@ -30,8 +30,7 @@ samples: install
 dashboard: samples
 	$(BIN)/python -m streamlit run dashboards/app.py --server.address $(ADDRESS) \
 		--server.port $(PORT) --server.maxUploadSize $(MAX_UPLOAD_MB) \
-		--server.headless true --browser.gatherUsageStats false -- --model "$(MODEL)" \
-		--max-upload-mb $(MAX_UPLOAD_MB) $(ARGS)
+		--server.headless true --browser.gatherUsageStats false -- --model "$(MODEL)" $(ARGS)
 
 test: samples
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
