@@ -348,3 +348,18 @@ def test_cats_dogs_pandas_pools_imagenet_probabilities(lite0, probabilities):
     cats = vizkit.sample_images("cats_dogs_pandas")
     assert cats.names == ("chelsea (cat)",) and cats.labels.tolist() == [0]
     assert np.asarray(model.predict_on_batch(cats.array)).argmax() == 0
+
+
+def test_activation_maximization_reaches_an_imagenet_class(lite0):
+    """The 224x224 recipe on the real network (steps capped by VIZKIT_MAX_STEPS in tests): the
+    goldfish image is classified as a goldfish with a logit far above noise's."""
+    import vizkit
+
+    model, batch = lite0
+    result = vizkit.maximize_activation(
+        model, units=[1], value_range=batch.value_range, progress=False, seed=0
+    )
+    assert result.params["decay_power"] == 1.5
+    assert result.predicted.tolist() == [1]
+    assert result.activation[0] > result.noise_activation[0] + 10.0
+    assert result.images.min() >= 0.0 and result.images.max() <= 255.0
