@@ -35,6 +35,11 @@ def main() -> None:
     )
     out = Path(__file__).parent / "images" / "activation_max_imagenet.png"
     fig.savefig(out, dpi=100)
+    from PIL import Image
+
+    with Image.open(out) as drawn:  # 256 colours: a third of the size, no visible change
+        quantized = drawn.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT)
+    quantized.save(out, optimize=True)
     print(out, [f"{label}: {value:.1f}" for label, value in zip(result.labels, result.activation)])
 
 
