@@ -1,7 +1,8 @@
 """Benchmark: every attribution method as a multiple of its model's forward+backward floor.
 
-For each fixed model (built here with fixed seeds: the digits CNN, the shapes VGG, and
-MobileNetV2 with ``weights=None`` at 224x224) and a fixed batch, the floor is one compiled
+For each fixed model (built here with fixed seeds: the digits CNN, the shapes VGG,
+MobileNetV2 with ``weights=None`` at 224x224, and the ``imagenet_lite0`` sample's
+EfficientNet-Lite0 architecture) and a fixed batch, the floor is one compiled
 forward+backward pass (gradient of one output with respect to the input) on the same batch,
 warm, median of several runs. Each method is timed the same way (warm median), plus its first
 (cold) call on a fresh model object, which includes rebuilding and tracing.
@@ -153,6 +154,16 @@ def mobilenet_v2() -> Any:
 
     keras.utils.set_random_seed(0)
     return keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3), classes=10)
+
+
+def imagenet_lite0() -> Any:
+    """The ``imagenet_lite0`` sample's architecture (EfficientNet-Lite0, 1000 classes), seeded:
+    speed does not depend on the converted weights, so no build is needed."""
+    from sample_models.efficientnet_lite import efficientnet_lite0
+    from vizkit._tf import keras
+
+    keras.utils.set_random_seed(0)
+    return efficientnet_lite0(name="imagenet_lite0")
 
 
 # --------------------------------------------------------------------------------------------
@@ -484,6 +495,14 @@ def plan(quick: bool) -> list[tuple[str, Callable[[], Any], int, list[str], int,
         ("digits_cnn", digits_cnn, 16, main, 7, (1, 4)),
         ("shapes_vgg", shapes_vgg, 8, main, 5, (1, 4)),
         ("mobilenet_v2", mobilenet_v2, 2, methods_where("cheap", "averaging", "capped"), 3, (1, 4)),
+        (
+            "imagenet_lite0",
+            imagenet_lite0,
+            2,
+            methods_where("cheap", "averaging", "capped"),
+            3,
+            (1, 4),
+        ),
     ]
 
 

@@ -1,5 +1,9 @@
 """Command line: ``python -m sample_models build [--force] [--mnist] [names...]``, ``list`` and
-``shapes-folder OUT --count N`` (the shapes data as an image folder with masks)."""
+``shapes-folder OUT --count N`` (the shapes data as an image folder with masks).
+
+The trained samples are built by :mod:`sample_models.build`, the converted ImageNet ones by
+:mod:`sample_models.pretrained`; only the kind that needs work starts TensorFlow.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ def _list() -> int:
         state, reason = catalog.status(name)
         metadata = catalog.read_metadata(name) or {}
         title = metadata.get("title", "")
-        print(f"  {name:<11} {state:<8} {reason}" + (f"\n  {'':<11} {title}" if title else ""))
+        print(f"  {name:<16} {state:<8} {reason}" + (f"\n  {'':<16} {title}" if title else ""))
     return 0
 
 
@@ -33,10 +37,18 @@ def _build(names: list[str], force: bool, source: str | None) -> int:
         for name in names or catalog.SAMPLE_NAMES:
             print(f"[{name}] {catalog.status(name)[1]}", file=sys.stderr)
         return 0
-    from sample_models.build import build
-
     started = time.perf_counter()
-    outcome = build(names or None, force=force, source=source)
+    outcome: dict[str, str] = {}
+    trained = [n for n in todo if n in catalog.TRAINED_NAMES]
+    converted = [n for n in todo if n in catalog.CONVERTED_NAMES]
+    if trained:
+        from sample_models.build import build
+
+        outcome.update(build(trained, force=force, source=source))
+    if converted:
+        from sample_models.pretrained import build as convert
+
+        outcome.update(convert(converted, force=force))
     built = [n for n, s in outcome.items() if s == "built"]
     print(
         f"[sample_models] built {', '.join(built) or 'nothing'} in "

@@ -76,7 +76,7 @@ RECIPES: dict[str, Recipe] = {
         target_accuracy=0.95,
     ),
 }
-assert tuple(RECIPES) == catalog.SAMPLE_NAMES
+assert tuple(RECIPES) == catalog.TRAINED_NAMES
 
 
 def _log(stream: TextIO, message: str) -> None:
@@ -295,7 +295,8 @@ def build(
     Parameters
     ----------
     names : sequence of str, optional
-        Samples to consider; default all of :data:`catalog.SAMPLE_NAMES`.
+        Samples to consider; default all of :data:`catalog.TRAINED_NAMES` (the converted
+        samples are built by :mod:`sample_models.pretrained`).
     force : bool
         Rebuild even when up to date.
     source : {"sklearn", "mnist"}, optional
@@ -312,9 +313,10 @@ def build(
         ``name -> "built" | "up to date"``.
     """
     stream = sys.stderr if stream is None else stream
-    names = list(catalog.SAMPLE_NAMES if not names else names)
+    names = list(catalog.TRAINED_NAMES if not names else names)
     for name in names:
-        catalog.check_name(name)
+        if catalog.check_name(name) not in RECIPES:
+            raise ValueError(f"{name!r} is not trained: build it with sample_models.pretrained")
     outcome: dict[str, str] = {}
     datasets: dict[tuple[str, str], data.Dataset] = {}
     root = catalog.build_root()

@@ -80,6 +80,9 @@ def test_recipe_defaults_adapt_to_input_size():
     assert (digits.jitter, digits.decorrelate, digits.learning_rate) == (2, False, 0.1)
     assert (shapes.jitter, shapes.decorrelate, shapes.learning_rate) == (4, True, 0.05)
     assert large.jitter == 14 and large.rotation > digits.rotation
+    # ImageNet-size inputs: a steeper spectrum (larger, smoother structures) and a smaller step
+    assert (digits.decay_power, shapes.decay_power, large.decay_power) == (1.0, 1.0, 1.5)
+    assert large.learning_rate == 0.025
     assert Recipe.for_input((28, 28, 1), jitter=0).jitter == 0
 
 

@@ -96,7 +96,9 @@ def test_unknown_sample_names_list_the_valid_ones():
     for call in (samples.sample_model, samples.sample_images, samples.sample_metadata):
         with pytest.raises(InputError, match="digits_cnn, digits_mlp, shapes_vgg"):
             call("mnist_resnet")
-    assert samples.sample_names() == ["digits_cnn", "digits_mlp", "shapes_vgg"]
+    assert samples.sample_names() == [
+        "digits_cnn", "digits_mlp", "shapes_vgg", "imagenet_lite0", "cats_dogs_pandas",
+    ]  # fmt: skip
 
 
 def test_build_dir_follows_the_environment(tmp_path, monkeypatch):

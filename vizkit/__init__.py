@@ -44,6 +44,7 @@ _API: dict[str, str] = {
     "sample_history": "vizkit.samples",
     "sample_path": "vizkit.samples",
     "sample_test_predictions": "vizkit.samples",
+    "imagenet_class_names": "vizkit.imagenet",
     # attribution
     "explain": "vizkit.methods",
     "predict": "vizkit.scoring",

@@ -1,7 +1,10 @@
 """vizkit's sample models: trained networks and their held-out test images, ready to inspect.
 
 ``sample_model("shapes_vgg")`` returns a trained Keras model, ``sample_images("shapes_vgg")``
-the shipped test images (with labels and, for the shapes, ground-truth object masks). The files
+the shipped test images (with labels and, for the shapes, ground-truth object masks).
+``imagenet_lite0`` (EfficientNet-Lite0 with converted ImageNet weights) and ``cats_dogs_pandas``
+(the same network pooled into three classes) come with real photographs and hand-drawn object
+masks, and take raw RGB in [0, 255] (``sample_metadata(name)["value_range"]``). The files
 come from :mod:`sample_models` (``make samples``); a sample that is missing or stale is built on
 first use in a separate process (see :func:`ensure_built`). Loaded models are cached per process
 and shared between callers: do not modify them in place.
@@ -67,7 +70,8 @@ def _catalog() -> ModuleType:
 
 
 def sample_names() -> list[str]:
-    """Names of the sample models: ``["digits_cnn", "digits_mlp", "shapes_vgg"]``."""
+    """Names of the sample models: ``digits_cnn``, ``digits_mlp``, ``shapes_vgg``,
+    ``imagenet_lite0``, ``cats_dogs_pandas``."""
     return list(_catalog().SAMPLE_NAMES)
 
 
@@ -125,8 +129,21 @@ def sample_metadata(name: str) -> dict[str, Any]:
 
 
 def sample_history(name: str) -> dict[str, list[float]]:
-    """The training history: ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` per epoch."""
-    with open(ensure_built(name) / "history.json", encoding="utf-8") as handle:
+    """The training history: ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` per epoch.
+
+    Raises
+    ------
+    InputError
+        For the samples whose weights were converted, not trained here (``imagenet_lite0``,
+        ``cats_dogs_pandas``): they have no history.
+    """
+    directory = ensure_built(name)
+    if name in _catalog().CONVERTED_NAMES:
+        raise InputError(
+            f"sample {name!r} has no training history: its ImageNet weights were converted from "
+            "a published checkpoint, not trained by vizkit"
+        )
+    with open(directory / "history.json", encoding="utf-8") as handle:
         return json.load(handle)
 
 
@@ -154,7 +171,8 @@ def sample_model(name: str) -> Any:
     Returns
     -------
     keras.Model
-        Uncompiled; inputs on the ``[0, 1]`` scale (see :func:`sample_metadata`).
+        Uncompiled; inputs on the scale of ``sample_metadata(name)["value_range"]``: ``[0, 1]``
+        for the trained samples, raw RGB ``[0, 255]`` for the ImageNet ones.
     """
     path = sample_path(name)
     key = (name, str(path.resolve()), path.stat().st_mtime_ns)
@@ -169,13 +187,15 @@ def sample_model(name: str) -> Any:
 
 
 def sample_images(name: str) -> ImageBatch:
-    """The shipped held-out test images of ``name`` with labels (and masks for the shapes).
+    """The shipped held-out test images of ``name`` with labels (and masks where known).
 
     Returns
     -------
     ImageBatch
-        ``array`` ``(N, H, W, C)`` float32 in [0, 1], ``labels``, ``class_names``, names such
-        as ``"test 3 (circle)"``, and ``masks`` ``(N, H, W)`` bool where the sample has them.
+        ``array`` ``(N, H, W, C)`` float32 in the sample's ``value_range`` ([0, 1], or [0, 255]
+        for the ImageNet samples' photographs), ``labels``, ``class_names``, names such as
+        ``"test 3 (circle)"`` or ``"coffee (espresso)"``, and ``masks`` ``(N, H, W)`` bool for
+        ``shapes_vgg`` (exact) and the photographs (drawn by hand).
     """
     directory = ensure_built(name)
     metadata = sample_metadata(name)
@@ -185,10 +205,13 @@ def sample_images(name: str) -> ImageBatch:
         labels = shipped["labels"].astype(np.int64)
         indices = shipped["indices"]
         masks = shipped["masks"].astype(bool) if "masks" in shipped.files else None
+        titles = [str(t) for t in shipped["names"]] if "names" in shipped.files else None
     lo, hi = (float(v) for v in metadata["value_range"])
     unit = np.clip((images - lo) / (hi - lo), 0.0, 1.0)
     originals = tuple(np.round(u * 255.0).astype(np.uint8) for u in unit)
-    names = tuple(f"test {int(i)} ({class_names[int(y)]})" for i, y in zip(indices, labels))
+    if titles is None:
+        titles = [f"test {int(i)}" for i in indices]
+    names = tuple(f"{t} ({class_names[int(y)]})" for t, y in zip(titles, labels))
     return ImageBatch(
         array=images,
         originals=originals,
