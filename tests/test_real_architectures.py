@@ -241,7 +241,7 @@ def test_summary_receptive_fields_and_diagram(family):
     model = plain(family)
     summary = vizkit.summarize(model)
     assert summary.total_params == model.count_params()
-    frame = summary.to_frame()
+    frame = summary.to_frame(expand_nested=True)
     assert len(frame) == len(vizkit.layer_paths(model))
     assert str(summary)
     layer = vizkit.candidate_layers(model)[0]

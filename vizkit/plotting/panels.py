@@ -149,6 +149,7 @@ def plot_explanation_rows(
             clip_percentile=clip_percentile,
             absolute=False,
             title="overlay",
+            colorbar=False,  # the raw map next to it carries the colour bar
         )
         for ax in axes[r]:
             ax.set_xticks([])
