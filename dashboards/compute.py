@@ -228,27 +228,25 @@ def convert_images(
     channels: int | None,
     spec: Any,
     resize: str = "stretch",
+    keep_labels: bool = False,
     progress: Progress = _no_progress,
 ) -> Any:
     """Images converted to this input (size, channels, the chosen input scale ``spec``).
 
-    Labels, masks and class names are kept when the size does not change (a sample's own images
-    on another scale), dropped otherwise (another model's images).
+    ``keep_labels``: the model's own sample images on another scale keep their labels, masks
+    and class names; another model's images lose them (their classes are not this model's).
     """
     import vizkit
 
     converted = vizkit.load_images(
         list(batch.originals), size=size, channels=channels, preprocess=spec, resize=resize
     )
-    if converted.shape == batch.shape:
-        return dataclasses.replace(
-            converted,
-            names=batch.names,
-            labels=batch.labels,
-            masks=batch.masks,
-            class_names=batch.class_names,
+    converted = dataclasses.replace(converted, names=batch.names)
+    if keep_labels and converted.shape == batch.shape:
+        converted = dataclasses.replace(
+            converted, labels=batch.labels, masks=batch.masks, class_names=batch.class_names
         )
-    return dataclasses.replace(converted, names=batch.names)
+    return converted
 
 
 def predictions(

@@ -41,11 +41,7 @@ SCALES = {
     "caffe": "caffe (BGR, ImageNet mean subtracted)",
     "torch": "torch (ImageNet mean and std on 0-1)",
 }
-RESIZES = {
-    "stretch": "Stretch to the model's size (Keras' default)",
-    "crop": "Centre crop to the model's aspect ratio",
-    "pad": "Pad with black to the model's aspect ratio",
-}
+RESIZES = {"stretch": "Stretch (Keras' default)", "crop": "Centre crop", "pad": "Pad with black"}
 _WHO = {"detected": "Detected", "sample": "Sample metadata", "default": "Default", "user": "Stated"}
 MAX_LABELS_MB = 4
 
@@ -240,8 +236,9 @@ def _input_options(ctx: Context, sb: Any) -> None:
         default="stretch",
         format_func=RESIZES.get,
         where=sb,
-        help="How an image whose aspect ratio differs from the model's input is fitted "
-        "(Keras' loaders stretch unless asked to crop or pad).",
+        help="How an image whose aspect ratio differs from the model's input is fitted: "
+        "stretched to the size (Keras' loaders' default), centre-cropped to the model's aspect "
+        "ratio, or padded with black borders.",
     )
     _labels(ctx, sb)
 

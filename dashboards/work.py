@@ -81,6 +81,7 @@ def converted(ctx: Context, sample: str, batch: Any) -> Any:
         channels,
         spec,
         ctx.resize,
+        sample == ctx.sample,
         quick=True,
     )
 

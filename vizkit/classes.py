@@ -117,11 +117,12 @@ def check_class_names(
 
 def model_class_names(model: Any, output: int | str | None = None) -> tuple[str, ...] | None:
     """The class names vizkit uses for ``model`` when none are given (see the module's rule)."""
-    from vizkit.samples import sample_metadata, sample_name_of
+    from vizkit import samples
+    from vizkit.detection import sample_of
 
-    sample = sample_name_of(model)
+    sample = sample_of(model)
     if sample is not None:
-        return tuple(str(c) for c in sample_metadata(sample)["class_names"])
+        return tuple(str(c) for c in samples.sample_metadata(sample)["class_names"])
     from vizkit.errors import VizkitError
     from vizkit.imagenet import IMAGENET_CLASSES, imagenet_class_names
     from vizkit.models import head_info

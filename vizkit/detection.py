@@ -156,6 +156,14 @@ def _from_block(block: list[tuple[str, Any]], channels: int) -> InputSpec | None
     return default_spec(f"{layers} at the input maps neither 0-255 nor 0-1 to a normalized range")
 
 
+def sample_of(model: Any) -> str | None:
+    """The sample name of a model ``vizkit.sample_model`` returned (by identity), else None."""
+    from vizkit import samples
+
+    finder = getattr(samples, "sample_name_of", None)  # absent from stand-ins in tests
+    return finder(model) if finder is not None else None
+
+
 def input_spec(model: Any, *, value_range: Any = None, preprocess: Any = None) -> InputSpec:
     """What raw pixels ``model`` expects, and how vizkit decided (see the module's rules).
 
@@ -183,11 +191,11 @@ def input_spec(model: Any, *, value_range: Any = None, preprocess: Any = None) -
     stated = user_spec(value_range, preprocess)
     if stated is not None:
         return stated
-    from vizkit.samples import sample_metadata, sample_name_of
+    from vizkit import samples
 
-    sample = sample_name_of(model)
+    sample = sample_of(model)
     if sample is not None:
-        low, high = (float(v) for v in sample_metadata(sample)["value_range"])
+        low, high = (float(v) for v in samples.sample_metadata(sample)["value_range"])
         return InputSpec.linear(
             (low, high), source="sample", reason=f"metadata of sample model {sample!r}"
         )
