@@ -443,3 +443,22 @@ def test_imagenet_lite0_cli_explain_of_a_photo_is_on_0_255(tmp_path, monkeypatch
     assert code == 0, capsys.readouterr().err
     assert seen[0].input_spec.label == "0-255" and seen[0].inputs.max() > 100
     assert seen[0].class_name(int(seen[0].predictions.top[0])) != str(seen[0].predictions.top[0])
+
+
+def test_scan_uses_the_detected_scale(keras, tmp_path):
+    model = tiny(keras, keras.layers.Rescaling(1 / 255))
+    scan = vizkit.scan(model, pixels(n=2), "gradcam", out=tmp_path / "scan", progress=False)
+    assert scan.manifest["settings"]["value_range"] == [0.0, 255.0]
+    with pytest.raises(InputError, match="linear input scales only"):
+        vizkit.scan(model, pixels(n=2), "gradcam", out=tmp_path / "s2", preprocess="caffe")
+
+
+def test_detection_under_mixed_precision(keras):
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        model = tiny(keras, keras.layers.Rescaling(1 / 127.5, offset=-1))
+    finally:
+        keras.config.set_dtype_policy(policy)
+    spec = vizkit.input_spec(model)
+    assert (spec.label, spec.source) == ("0-255", "detected"), spec.describe()
