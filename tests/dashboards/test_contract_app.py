@@ -66,6 +66,8 @@ def test_transfer_model_predicts_on_0_255_and_the_sidebar_says_so(transfer_app):
         f"{c}: {names[c]}" for c in reference[:4].argmax(1)
     ]
     assert any("from labels.txt" in c.value for c in at.sidebar.caption)
+    sidebar_widget(at, "selectbox", "keep_resize").set_value("pad").run()
+    assert not problems(at), problems(at)
 
 
 def test_worker_side_decoding_and_maps(transfer_model_file, tmp_path):
