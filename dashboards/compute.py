@@ -53,6 +53,7 @@ class ModelFacts:
     summary: Any  # vizkit.ModelSummary
     value_range: tuple[float, float] = (0.0, 1.0)
     class_names: tuple[str, ...] | None = None
+    input_spec: Any = None  # vizkit.InputSpec: what vizkit.input_spec decided for the model
 
 
 _MODELS: collections.OrderedDict[str, Any] = collections.OrderedDict()
@@ -144,11 +145,8 @@ def describe(loaded: Any, key: str, sample: str | None) -> ModelFacts:
         num_classes, head_error = head.num_classes, None
     except VizkitError as err:
         num_classes, head_error = 0, one_line(str(err))
-    value_range, class_names = (0.0, 1.0), None
-    if sample:
-        metadata = vizkit.sample_metadata(sample)
-        value_range = tuple(float(v) for v in metadata["value_range"])
-        class_names = tuple(str(c) for c in metadata["class_names"])
+    spec = vizkit.input_spec(loaded) if image_model else None
+    class_names = vizkit.model_class_names(loaded) if not head_error else None
     return ModelFacts(
         key=key,
         name=str(loaded.name),
@@ -163,8 +161,9 @@ def describe(loaded: Any, key: str, sample: str | None) -> ModelFacts:
         ),
         candidates=tuple(vizkit.candidate_layers(loaded)) if image_model else (),
         summary=vizkit.summarize(loaded),
-        value_range=value_range,
+        value_range=spec.value_range if spec is not None else (0.0, 1.0),
         class_names=class_names,
+        input_spec=spec,
     )
 
 
@@ -194,10 +193,15 @@ def decode_images(
     files: Sequence[tuple[str, bytes]],
     size: tuple[int, int] | None,
     channels: int | None,
-    value_range: tuple[float, float],
+    spec: Any,
+    resize: str = "stretch",
     progress: Progress = _no_progress,
 ) -> list[Any]:
-    """Each uploaded file as a one-image ``ImageBatch``, or the one-line reason it was refused."""
+    """Each uploaded file as a one-image ``ImageBatch``, or the one-line reason it was refused.
+
+    ``spec`` is the input scale the sidebar chose (a ``vizkit.InputSpec``: detected or stated),
+    ``resize`` how another aspect ratio is fitted; both are recorded on the batch.
+    """
     import vizkit
     from vizkit.errors import VizkitError, one_line
 
@@ -205,7 +209,9 @@ def decode_images(
     for i, (name, data) in enumerate(files):
         progress(i / max(len(files), 1), f"Reading {name}...")
         try:
-            batch = vizkit.load_images(data, size=size, channels=channels, value_range=value_range)
+            batch = vizkit.load_images(
+                data, size=size, channels=channels, preprocess=spec, resize=resize
+            )
             found.append(dataclasses.replace(batch, names=(name,)))
         except VizkitError as err:
             message = one_line(str(err)).replace("image 'image 0'", "the image")
@@ -220,16 +226,27 @@ def convert_images(
     batch: Any,
     size: tuple[int, int] | None,
     channels: int | None,
-    value_range: tuple[float, float],
+    spec: Any,
+    resize: str = "stretch",
+    keep_labels: bool = False,
     progress: Progress = _no_progress,
 ) -> Any:
-    """Another model's images converted to this input (size, channels, range), without labels."""
+    """Images converted to this input (size, channels, the chosen input scale ``spec``).
+
+    ``keep_labels``: the model's own sample images on another scale keep their labels, masks
+    and class names; another model's images lose them (their classes are not this model's).
+    """
     import vizkit
 
     converted = vizkit.load_images(
-        list(batch.originals), size=size, channels=channels, value_range=value_range
+        list(batch.originals), size=size, channels=channels, preprocess=spec, resize=resize
     )
-    return dataclasses.replace(converted, names=batch.names)
+    converted = dataclasses.replace(converted, names=batch.names)
+    if keep_labels and converted.shape == batch.shape:
+        converted = dataclasses.replace(
+            converted, labels=batch.labels, masks=batch.masks, class_names=batch.class_names
+        )
+    return converted
 
 
 def predictions(
@@ -248,6 +265,22 @@ def predictions(
     if isinstance(outputs, (list, tuple)):
         outputs = outputs[head.output]
     return np.asarray(models.class_probabilities(outputs, head), dtype=np.float32)
+
+
+def input_findings(
+    ref: ModelRef, images: Any, class_names: Sequence[str] | None, progress: Progress = _no_progress
+) -> list[str]:
+    """vizkit's sanity findings on the selected images (``vizkit.check_inputs``), one line each:
+    the same checks the API warns about."""
+    import warnings
+
+    import vizkit
+
+    loaded = model(ref)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", vizkit.VizkitWarning)  # returned, not warned
+        predictions = vizkit.predict(loaded, images, class_names=class_names)
+    return [f.message for f in vizkit.check_inputs(loaded, images, predictions)]
 
 
 def conv_filters(

@@ -23,6 +23,9 @@ class Context:
     images_key: str | None = None
     pool: Any | None = None
     pool_key: str | None = None
+    input_spec: Any | None = None  # vizkit.InputSpec chosen in the sidebar (None: as detected)
+    resize: str = "stretch"  # how images of another aspect ratio are fitted
+    labels: tuple[str, ...] | None = None  # class names from an uploaded labels file
 
     @property
     def key(self) -> str:
@@ -42,8 +45,16 @@ class Context:
         return tuple(t for t in (self.entry.key, self.pool_key) if t)
 
     @property
+    def spec(self) -> Any:
+        """The input scale the images are put on: the sidebar's choice, else the detected one."""
+        return self.input_spec if self.input_spec is not None else self.facts.input_spec
+
+    @property
     def class_names(self) -> list[str] | None:
-        """Names of the model's classes when known (sample models, labelled image sets)."""
+        """Names of the model's classes when known: an uploaded labels file, the model's own
+        (sample metadata, ImageNet for a 1000-way head), or a labelled image set's."""
+        if self.labels:
+            return list(self.labels)
         if self.facts.class_names:
             return list(self.facts.class_names)
         for batch in (self.images, self.pool):

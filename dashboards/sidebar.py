@@ -3,17 +3,26 @@
 It runs in ``app.py`` before every page, so its widgets keep their values on every page. Uploads
 belong to this browser session (:mod:`dashboards.sessions`); another session never sees them, and
 they are forgotten when the session ends. When the model changes, the image source goes back to
-that model's own default (its sample images, or uploads), never another model's leftovers.
+that model's own default (its sample images, or uploads), never another model's leftovers, and
+the input options go back to what vizkit decides for it.
+
+The input contract is shown and can be changed here: the **input scale** (what
+``vizkit.input_spec`` detected, or a stated convention), how images of another **aspect ratio**
+are fitted, and **class names** (the model's own, ImageNet's for a 1000-way head, or an uploaded
+labels file). The images are decoded in a worker with these choices, and vizkit's sanity
+findings (``vizkit.check_inputs``) on the selected images show below them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import Any
 
 import streamlit as st
 
-from dashboards import caches, entries, images, jobs
+import vizkit
+from dashboards import caches, entries, images, jobs, work
 from dashboards import widgets as w
 from dashboards.context import Context
 from dashboards.display import error_message
@@ -23,6 +32,18 @@ from vizkit.errors import UnsafeModelError
 
 NEXT_MODEL = "vk_select_next_model"
 UPLOAD = ("upload", "")
+DETECTED = "detected"
+#: Input scales the sidebar offers besides the detected one (caffe and torch need RGB).
+SCALES = {
+    "0-1": "0-1",
+    "0-255": "0-255 (raw pixels)",
+    "-1-1": "-1 to 1",
+    "caffe": "caffe (BGR, ImageNet mean subtracted)",
+    "torch": "torch (ImageNet mean and std on 0-1)",
+}
+RESIZES = {"stretch": "Stretch (Keras' default)", "crop": "Centre crop", "pad": "Pad with black"}
+_WHO = {"detected": "Detected", "sample": "Sample metadata", "default": "Default", "user": "Stated"}
+MAX_LABELS_MB = 4
 
 
 def _startup(conf: Settings, data: SessionData) -> tuple[entries.ModelEntry | None, str | None]:
@@ -173,8 +194,109 @@ def _source(ctx: Context, sb: Any) -> tuple[str, str]:
     )
 
 
+def _reset_on_model_change(ctx: Context) -> None:
+    """Input options start at what vizkit decides for each model."""
+    if st.session_state.get("_vk_input_model") != ctx.key:
+        st.session_state["_vk_input_model"] = ctx.key
+        for key in ("input_scale", "resize"):
+            st.session_state.pop(w.KEEP + key, None)
+
+
+def _input_options(ctx: Context, sb: Any) -> None:
+    """Input scale, aspect ratio and class names: set on ``ctx`` and shown in the sidebar."""
+    _reset_on_model_change(ctx)
+    detected = ctx.facts.input_spec
+    channels = (ctx.facts.input_shape or (None,))[-1]
+    options = [DETECTED] + [k for k in SCALES if channels == 3 or k not in ("caffe", "torch")]
+
+    def label(option: str) -> str:
+        if option == DETECTED:
+            return f"{_WHO[detected.source]}: {detected.label}"
+        return SCALES[option]
+
+    choice = w.select(
+        "Input scale",
+        options,
+        "input_scale",
+        default=DETECTED,
+        format_func=label,
+        where=sb,
+        help="What raw pixels the model expects. vizkit reads Rescaling / Normalization layers at "
+        "the model's input (and sample models' metadata); choose another scale if the model's "
+        "preprocessing happens outside it (keras.applications ResNet/VGG: caffe; MobileNetV2, "
+        "Xception, Inception: -1 to 1; DenseNet: torch).",
+    )
+    if choice != DETECTED:
+        ctx.input_spec = vizkit.InputSpec.named(choice, source="user")
+    sb.caption(f"Input scale used: {ctx.spec.describe()}")
+    ctx.resize = w.select(
+        "Aspect ratio",
+        list(RESIZES),
+        "resize",
+        default="stretch",
+        format_func=RESIZES.get,
+        where=sb,
+        help="How an image whose aspect ratio differs from the model's input is fitted: "
+        "stretched to the size (Keras' loaders' default), centre-cropped to the model's aspect "
+        "ratio, or padded with black borders.",
+    )
+    _labels(ctx, sb)
+
+
+def _labels(ctx: Context, sb: Any) -> None:
+    """An uploaded labels file names the classes (one per line, or JSON)."""
+    with sb.expander("Class names"):
+        uploaded = st.file_uploader(
+            "Labels file: one name per line, or JSON (list or {index: name})",
+            type=["txt", "json", "csv", "names", "labels"],
+            key="vk_labels_" + hashlib.sha256(ctx.key.encode()).hexdigest()[:12],
+            max_upload_size=MAX_LABELS_MB,
+            help="Names the model's output classes in every title and table.",
+        )
+        problem = None
+        if uploaded is not None:
+            try:
+                names = vizkit.read_class_names(uploaded.getvalue())
+                if len(names) != ctx.facts.num_classes:
+                    raise vizkit.InputError(
+                        f"{uploaded.name} names {len(names)} classes, but the model has "
+                        f"{ctx.facts.num_classes}: give one name per output class"
+                    )
+                ctx.labels = names
+            except vizkit.VizkitError as err:
+                problem = error_message(err, "Reading the labels")
+        if problem:
+            st.error(problem, icon=":material/block:")
+        st.caption(_names_source(ctx, uploaded))
+
+
+def _names_source(ctx: Context, uploaded: Any) -> str:
+    if ctx.labels:
+        return f"Class names: from {uploaded.name} ({len(ctx.labels)})."
+    names = ctx.facts.class_names
+    if names and ctx.sample:
+        return f"Class names: the sample model's ({len(names)})."
+    if names and len(names) == 1000:
+        return "Class names: ImageNet's (the model has a 1000-way head)."
+    if names:
+        return f"Class names: the model's ({len(names)})."
+    return "No class names: classes show as numbers. Upload a labels file to name them."
+
+
+def _findings(ctx: Context, sb: Any) -> None:
+    """vizkit's sanity findings on the selected images (the ones the API warns about)."""
+    try:
+        found = work.input_findings(ctx)
+    except Exception as err:  # noqa: BLE001 - shown as one line
+        sb.caption(error_message(err, "Checking the inputs"))
+        return
+    for message in found or ():
+        sb.warning(message, icon=":material/warning:")
+
+
 def _images(ctx: Context, sb: Any, conf: Settings, data: SessionData) -> None:
     sb.header("Images")
+    _input_options(ctx, sb)
     source = _source(ctx, sb)
     pool = None
     if source == UPLOAD:
@@ -197,9 +319,12 @@ def _images(ctx: Context, sb: Any, conf: Settings, data: SessionData) -> None:
             sb.error(f"Refused {line}", icon=":material/block:")
     else:
         pool = images.sample_pool(ctx, source[1])
-        pool_key = jobs.make_key(ctx.key, *source)
+        pool_key = jobs.make_key(ctx.key, *source, ctx.spec.label, ctx.resize)
     if pool is None or len(pool) == 0:
         return
+    if ctx.class_names and pool.class_names != tuple(ctx.class_names):
+        pool = dataclasses.replace(pool, class_names=tuple(ctx.class_names))
+        pool_key = jobs.make_key(pool_key, "names", tuple(ctx.class_names))
     ctx.pool, ctx.pool_key = pool, pool_key
     picked = w.multiselect(
         "Images to explain",
@@ -220,3 +345,4 @@ def _images(ctx: Context, sb: Any, conf: Settings, data: SessionData) -> None:
             caption=[_image_label(pool, i) for i in picked],
             width=64,
         )
+        _findings(ctx, sb)

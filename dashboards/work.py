@@ -66,9 +66,11 @@ def input_geometry(ctx: Context) -> tuple[tuple[int, int] | None, int | None]:
 
 
 def converted(ctx: Context, sample: str, batch: Any) -> Any:
-    """Sample ``sample``'s images converted to this model's input (in the compute worker)."""
+    """Sample ``sample``'s images converted to this model's input (in the compute worker), on
+    the input scale and with the aspect-ratio handling the sidebar chose."""
     size, channels = input_geometry(ctx)
-    key = jobs.make_key("convert", ctx.key, sample, ctx.facts.value_range)
+    spec = ctx.spec
+    key = jobs.make_key("convert", ctx.key, sample, spec.label, spec.value_range, ctx.resize)
     return _run(
         ctx,
         key,
@@ -77,7 +79,9 @@ def converted(ctx: Context, sample: str, batch: Any) -> Any:
         batch,
         size,
         channels,
-        ctx.facts.value_range,
+        spec,
+        ctx.resize,
+        sample == ctx.sample,
         quick=True,
     )
 
@@ -90,7 +94,8 @@ def decoded(ctx: Context, files: Sequence[tuple[str, str, bytes]]) -> list[Any]:
         [(name, data) for name, _, data in files],
         size,
         channels,
-        ctx.facts.value_range,
+        ctx.spec,
+        ctx.resize,
         timeout=min(settings().job_seconds, QUICK_SECONDS),
         label="Reading the images",
     )
@@ -103,6 +108,22 @@ def predictions(ctx: Context) -> np.ndarray:
     """Class probabilities ``(N, K)`` of the selected images: the one place pages predict."""
     key = jobs.make_key("predict", ctx.key, ctx.images_key)
     return _run(ctx, key, "Predicting...", "predictions", ctx.ref, ctx.images, quick=True)
+
+
+def input_findings(ctx: Context) -> list[str]:
+    """vizkit's sanity findings on the selected images (wrong input scale, one class for
+    everything, near-uniform probabilities), one line each."""
+    key = jobs.make_key("findings", ctx.key, ctx.images_key, ctx.class_names)
+    return _run(
+        ctx,
+        key,
+        "Checking the inputs...",
+        "input_findings",
+        ctx.ref,
+        ctx.images,
+        ctx.class_names,
+        quick=True,
+    )
 
 
 def top_classes(probs: np.ndarray, k: int = 3) -> list[list[tuple[int, float]]]:
@@ -224,7 +245,7 @@ def activation_key(
         objective,
         sorted(params.items()),
         seed,
-        ctx.facts.value_range,
+        ctx.spec.value_range,
     )
 
 
@@ -250,7 +271,7 @@ def maximize(
         objective,
         params,
         seed,
-        ctx.facts.value_range,
+        ctx.spec.value_range,
         ctx.class_names,
     )
 

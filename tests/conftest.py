@@ -27,3 +27,17 @@ def _close_figures():
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+@pytest.fixture(scope="session")
+def transfer_model_file(tmp_path_factory):
+    """``(model file, image folder, raw uint8 images)`` of issue 14's transfer model
+    (``tests/transfer_model.py``): Rescaling(1/127.5, offset=-1) + MobileNetV2 + a colour head."""
+    from tests.transfer_model import build, save_images
+    from vizkit._tf import keras
+
+    folder = tmp_path_factory.mktemp("transfer")
+    path = folder / "colour_transfer.keras"
+    build(keras).save(path)
+    _, raw = save_images(folder / "images")
+    return path, folder / "images", raw

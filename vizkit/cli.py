@@ -105,6 +105,85 @@ def _param(value: str) -> tuple[str, str]:
     return name.strip(), raw.strip()
 
 
+def _value_range(value: str) -> Any:
+    """``--value-range``: ``LOW,HIGH`` (e.g. ``0,255``) or a name (``0-1``, ``0-255``, ``-1-1``)."""
+    text = value.strip()
+    if "," in text:
+        try:
+            low, high = (float(v) for v in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{value!r} is not LOW,HIGH (e.g. 0,255) or one of 0-1, 0-255, -1-1"
+            ) from None
+        return (low, high)
+    if text not in ("0-1", "0-255", "-1-1"):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not LOW,HIGH (e.g. 0,255) or one of 0-1, 0-255, -1-1"
+        )
+    return text
+
+
+#: ``--preprocess`` choices (vizkit.contract.CONVENTIONS, plus Keras' name "tf" for -1-1)
+PREPROCESS_CHOICES = ("0-1", "0-255", "-1-1", "tf", "caffe", "torch")
+RESIZE_CHOICES = ("stretch", "crop", "pad")
+
+
+def _input_args(
+    parser: argparse.ArgumentParser, *, resize: bool = True, labels: bool = True
+) -> None:
+    """The input contract: scale, aspect ratio and class names (default: what vizkit decides)."""
+    group = parser.add_argument_group(
+        "input contract (default: what vizkit detects; see README 'Your own model')"
+    )
+    scale = group.add_mutually_exclusive_group()
+    scale.add_argument(
+        "--value-range",
+        type=_value_range,
+        metavar="LOW,HIGH",
+        help="the model's input scale: 8-bit pixels 0..255 map linearly to LOW..HIGH "
+        "(e.g. 0,255 or -1,1; also the names 0-1, 0-255, -1-1). Default: a sample's metadata, "
+        "a Rescaling/Normalization layer at the model's input, else 0-1",
+    )
+    scale.add_argument(
+        "--preprocess",
+        choices=PREPROCESS_CHOICES,
+        help="a named input convention: 0-1, 0-255, -1-1 (tf), caffe (BGR, ImageNet mean "
+        "subtracted: keras.applications ResNet/VGG), torch (ImageNet mean/std on 0-1: DenseNet)",
+    )
+    if resize:
+        group.add_argument(
+            "--resize",
+            choices=RESIZE_CHOICES,
+            default="stretch",
+            help="images of another aspect ratio: stretch (Keras' default), crop (centre crop to "
+            "the model's aspect ratio) or pad (black borders) (default: stretch)",
+        )
+    if labels:
+        group.add_argument(
+            "--labels",
+            metavar="FILE",
+            help="class names: one per line, or a JSON list or {index: name} object (default: "
+            "a sample's names, ImageNet's for a 1000-way head, else class numbers)",
+        )
+
+
+def _input_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``load_images`` keyword arguments from the input-contract options (labels file read)."""
+    options: dict[str, Any] = {}
+    if getattr(args, "value_range", None) is not None:
+        options["value_range"] = args.value_range
+    if getattr(args, "preprocess", None) is not None:
+        options["preprocess"] = args.preprocess
+    if getattr(args, "resize", "stretch") != "stretch":
+        options["resize"] = args.resize
+    if getattr(args, "labels", None):
+        from vizkit.classes import read_class_names
+
+        _check_file(args.labels, "labels file")
+        options["class_names"] = read_class_names(args.labels)
+    return options
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("output and diagnostics")
     group.add_argument(
@@ -226,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="list the layers inside nested models in the summary (default: one row and one "
         "box per nested model)",
     )
+    _input_args(report)
     _common(report)
     report.set_defaults(handler=_run_report)
 
@@ -275,8 +355,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="figure style (default: paper)",
     )
     explain.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    _input_args(explain)
     _common(explain)
     explain.set_defaults(handler=_run_explain)
+
+    # ---- predict -----------------------------------------------------------------------------
+    predict = commands.add_parser(
+        "predict",
+        help="print the model's top classes for images",
+        description="Print each image's top classes and their probabilities, and the input\n"
+        "scale vizkit used (check it before explaining a model of your own).",
+        epilog=EXIT_CODES_HELP
+        + "\nexample:\n  vizkit predict --model model.keras --images photos/ --top 3",
+        formatter_class=formatter,
+    )
+    _model_args(predict)
+    predict.add_argument(
+        "--images", required=True, nargs="+", metavar="PATH", help="image files or folders"
+    )
+    predict.add_argument(
+        "--top", type=_positive, default=3, metavar="K", help="classes per image (default: 3)"
+    )
+    predict.add_argument(
+        "--format",
+        choices=["text", "csv"],
+        default="text",
+        help="text table or CSV (default: text)",
+    )
+    _input_args(predict)
+    _common(predict)
+    predict.set_defaults(handler=_run_predict)
 
     # ---- summary -----------------------------------------------------------------------------
     summary = commands.add_parser(
@@ -407,10 +515,19 @@ def _run_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
     sample = _check_model(args.model)
     _check_methods(args.methods or ())
     _check_targets(args.targets, sample, None)  # the count is checked once images are read
+    options = _input_options(args)
+    if options and not args.images:
+        raise InputError(
+            "--value-range, --preprocess, --resize and --labels apply to --images: name the "
+            "images to explain"
+        )
     resolved = _load(args)  # TensorFlow loads from here on
+    images: Any = args.images
+    if options:  # the report takes an ImageBatch as it is (the first --max-images images)
+        images = _read_images(args.images, resolved.model, options, args.max_images)
     path = build_report(
         resolved,
-        args.images,
+        images,
         methods=args.methods,
         out_dir=args.out,
         layers=args.layers,
@@ -440,11 +557,13 @@ def _run_explain(args: argparse.Namespace, argv: Sequence[str]) -> int:
     sample = _check_model(args.model)
     _check_methods([args.method])
     _check_targets(None if args.target is None else [args.target], sample, 1)
+    options = _input_options(args)
     resolved = _load(args)  # TensorFlow loads from here on
     params = _parse_params(args.param)
+    batch = _read_images([args.image], resolved.model, options, 1)
     path = explain_figure(
         resolved,
-        args.image,
+        batch,
         method=args.method,
         out=args.out,
         target=args.target,
@@ -454,8 +573,38 @@ def _run_explain(args: argparse.Namespace, argv: Sequence[str]) -> int:
         style=args.style,
         seed=args.seed,
     )
+    _say(args, f"input scale: {batch.input_spec.describe()}")
     if not args.quiet:
         print(path)
+    return EXIT_OK
+
+
+def _read_images(paths: Sequence[str], model: Any, options: dict[str, Any], limit: int) -> Any:
+    """The first ``limit`` images of ``paths`` (files or folders) for ``model``, with the input
+    contract options (scale, aspect ratio, class names)."""
+    from vizkit.inputs import _expand_sources, load_images
+
+    items = [item for item, _ in _expand_sources(list(paths))][:limit]
+    return load_images(items, model, **options)
+
+
+def _run_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    for path in args.images:
+        _check_file(path, "image")
+    options = _input_options(args)
+    resolved = _load(args)  # TensorFlow loads from here on
+    from vizkit.inputs import _expand_sources, load_images
+    from vizkit.scoring import predict
+
+    batch = load_images(
+        [item for item, _ in _expand_sources(args.images)], resolved.model, **options
+    )
+    frame = predict(resolved.model, batch, k=args.top).to_frame()
+    _say(args, f"input scale: {batch.input_spec.describe()}")
+    if args.format == "csv":
+        frame.to_csv(sys.stdout, index=False)
+    else:
+        print(frame.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return EXIT_OK
 
 
@@ -536,6 +685,7 @@ def _scan_parser(commands: Any, formatter: Any) -> None:
         "--overwrite", action="store_true", help="replace a scan of another model in --out"
     )
     scan.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    _input_args(scan, resize=False, labels=False)
     _common(scan)
     scan.set_defaults(handler=_run_scan)
 
@@ -574,6 +724,8 @@ def _run_scan(args: argparse.Namespace, argv: Sequence[str]) -> int:
             overwrite=args.overwrite,
             seed=args.seed,
             trust=args.trust,
+            value_range=args.value_range,
+            preprocess=args.preprocess,
             progress=not args.quiet,
         )
     except KeyboardInterrupt:
@@ -646,6 +798,28 @@ def _configure_logging(debug: bool) -> None:
         logging.getLogger("vizkit").setLevel(logging.DEBUG)
 
 
+def _with_warnings(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """Run the command; vizkit's sanity findings print as ``vizkit: warning: ...`` lines."""
+    import warnings
+
+    from vizkit.errors import VizkitWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", VizkitWarning)
+        try:
+            return int(args.handler(args, argv))
+        finally:
+            others = [w for w in caught if not issubclass(w.category, VizkitWarning)]
+            messages = dict.fromkeys(
+                one_line(str(w.message)) for w in caught if issubclass(w.category, VizkitWarning)
+            )
+            for message in messages:
+                print(f"{PROG}: warning: {message}", file=sys.stderr)
+            caught.clear()
+            for w in others:  # not vizkit's: shown as Python would
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``vizkit`` command with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -660,7 +834,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
         _configure_logging(args.debug)
-        return int(args.handler(args, argv))
+        return _with_warnings(args, argv)
     except UsageError as error:
         print(
             f"{error.prog}: error: {one_line(str(error))} (see '{error.prog} --help')",

@@ -26,3 +26,9 @@ class LayerError(VizkitError):
 def one_line(message: str) -> str:
     """Collapse whitespace so a message always prints on one line."""
     return " ".join(str(message).split())
+
+
+class VizkitWarning(UserWarning):
+    """A sanity finding about inputs or results (wrong input scale, near-uniform predictions,
+    flat faithfulness curves); filter with ``warnings.filterwarnings("ignore",
+    category=vizkit.VizkitWarning)``."""

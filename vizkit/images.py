@@ -39,6 +39,7 @@ __all__ = [
     "MAX_PIXELS",
     "ORIGINAL_MAX_SIDE",
     "decode_image",
+    "fit",
 ]
 
 FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
@@ -322,6 +323,35 @@ def resize(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
         for c in range(image.shape[-1])
     ]
     return np.stack(planes, axis=-1).astype(np.float32)
+
+
+def fit(image: np.ndarray, size: tuple[int, int] | None, mode: str = "stretch") -> np.ndarray:
+    """Float32 ``(H, W, C)`` at ``size = (height, width)``, keeping or ignoring aspect ratio.
+
+    ``"stretch"`` resizes to the size whatever the aspect ratio (Keras' ``load_img`` and
+    ``image_dataset_from_directory`` default); ``"crop"`` takes the largest centred window of
+    the size's aspect ratio, then resizes (Keras' ``crop_to_aspect_ratio``); ``"pad"`` resizes
+    the whole image into the size and fills the borders evenly with 0, black (Keras'
+    ``pad_to_aspect_ratio``).
+    """
+    if size is None or tuple(image.shape[:2]) == tuple(size) or mode == "stretch":
+        return resize(image, size)
+    height, width = image.shape[:2]
+    target_h, target_w = (int(v) for v in size)
+    if mode == "crop":
+        crop_h = min(height, max(1, int(width * target_h / target_w)))
+        crop_w = min(width, max(1, int(height * target_w / target_h)))
+        top, left = (height - crop_h) // 2, (width - crop_w) // 2
+        return resize(image[top : top + crop_h, left : left + crop_w], size)
+    if mode != "pad":
+        raise InputError(f"resize={mode!r} is not known: choose 'stretch', 'crop' or 'pad'")
+    scale = min(target_h / height, target_w / width)
+    inner_h = min(target_h, max(1, int(height * scale + 1e-6)))
+    inner_w = min(target_w, max(1, int(width * scale + 1e-6)))
+    canvas = np.zeros((target_h, target_w, image.shape[-1]), np.float32)
+    top, left = (target_h - inner_h) // 2, (target_w - inner_w) // 2
+    canvas[top : top + inner_h, left : left + inner_w] = resize(image, (inner_h, inner_w))
+    return canvas
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:

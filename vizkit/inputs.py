@@ -5,8 +5,9 @@ before any model work starts.
 
 Conventions
 -----------
-- Batches are channels-last ``(N, H, W, C)`` float32 on the model's value scale
-  (``value_range``, default ``(0, 1)``).
+- Batches are channels-last ``(N, H, W, C)`` float32 on the model's input scale: the
+  :class:`~vizkit.contract.InputSpec` the user states or :func:`vizkit.input_spec` decides
+  (recorded as ``batch.input_spec``; ``value_range`` is the span of its values).
 - Integer images (uint8, uint16, ...) are rescaled from their type's full range; float arrays are
   taken as already on the model's scale and are only resized and channel-converted.
 - Transparent images are composited onto white; RGB becomes grayscale by ITU-R 601 luma
@@ -24,9 +25,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from vizkit.contract import InputSpec, check_resize, default_spec, user_spec
 from vizkit.errors import InputError
-from vizkit.images import IMAGE_SUFFIXES, MAX_PIXELS, _to_uint8, decode_image
-from vizkit.images import resize as _resize
+from vizkit.images import IMAGE_SUFFIXES, MAX_PIXELS, _to_uint8, decode_image, fit
 from vizkit.results.base import Result
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -52,6 +53,11 @@ class ImageBatch(Result):
     masks : ndarray of bool, shape (N, H, W), optional
         Ground-truth object masks, when known (the shapes sample data).
     class_names : tuple of str, optional
+    input_spec : InputSpec, optional
+        How 8-bit pixels became ``array`` (convention, who decided, why); None for arrays
+        given as already model-ready.
+    resize : {"stretch", "crop", "pad"}
+        How images of another aspect ratio were fitted to the model's size.
     """
 
     array: np.ndarray
@@ -61,6 +67,8 @@ class ImageBatch(Result):
     labels: np.ndarray | None = None
     masks: np.ndarray | None = None
     class_names: tuple[str, ...] | None = None
+    input_spec: InputSpec | None = None
+    resize: str = "stretch"
 
     def __len__(self) -> int:
         return int(self.array.shape[0])
@@ -74,7 +82,9 @@ class ImageBatch(Result):
 
     @property
     def display(self) -> np.ndarray:
-        """``(N, H, W, C)`` float32 in [0, 1] for ``imshow``."""
+        """``(N, H, W, C)`` float32 in [0, 1] RGB for ``imshow``."""
+        if self.input_spec is not None:
+            return self.input_spec.to_unit(self.array)
         lo, hi = self.value_range
         return np.clip((self.array - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
 
@@ -110,6 +120,7 @@ class ImageBatch(Result):
             for what, a, b in (
                 ("image shape", first.shape[1:], batch.shape[1:]),
                 ("value_range", tuple(first.value_range), tuple(batch.value_range)),
+                ("input scale", _spec_label(first), _spec_label(batch)),
                 ("class_names", first.class_names, batch.class_names),
             ):
                 if a != b:
@@ -141,6 +152,10 @@ class ImageBatch(Result):
             labels=joined("labels"),
             masks=joined("masks"),
         )
+
+
+def _spec_label(batch: ImageBatch) -> str | None:
+    return None if batch.input_spec is None else batch.input_spec.label
 
 
 # --------------------------------------------------------------------------------------------
@@ -245,7 +260,10 @@ def load_images(
     *,
     size: tuple[int, int] | None = None,
     channels: int | None = None,
-    value_range: tuple[float, float] = (0.0, 1.0),
+    value_range: tuple[float, float] | str | None = None,
+    preprocess: str | Any = None,
+    resize: str = "stretch",
+    class_names: Sequence[str] | None = None,
     max_pixels: int = MAX_PIXELS,
     labels: Sequence[int] | None = None,
 ) -> ImageBatch:
@@ -257,14 +275,28 @@ def load_images(
         Paths may be PNG, JPEG, BMP, GIF (first frame), WebP or TIFF; arrays may be
         ``(H, W)``, ``(H, W, C)`` or ``(N, H, W, C)``, uint8 or float.
     model : keras.Model, optional
-        Gives the target size and channels (overridden by ``size`` / ``channels``).
+        Gives the target size and channels (overridden by ``size`` / ``channels``), the input
+        scale (:func:`vizkit.input_spec`: a sample's metadata, a ``Rescaling``/``Normalization``
+        block inside the model, or the default 0-1) and the class names (a sample's, or
+        ImageNet's for a 1000-way head).
     size : (int, int), optional
         Target ``(height, width)``.
     channels : int, optional
         1 for grayscale, 3 for RGB.
-    value_range : (float, float)
-        Scale of the returned values: 8-bit 0..255 maps to ``value_range``. Float arrays are
-        taken as already on this scale.
+    value_range : (float, float) or str, optional
+        Scale of the returned values: 8-bit 0..255 maps linearly to ``value_range``
+        (``(0, 255)``, ``"0-1"``, ``"-1-1"``). Overrides what vizkit detects.
+    preprocess : str or callable, optional
+        ``"0-1"``, ``"0-255"``, ``"-1-1"``, ``"caffe"`` (BGR, ImageNet mean subtracted),
+        ``"torch"`` (ImageNet mean/std on 0-1), or a function of float32 ``(N, H, W, C)`` RGB
+        in 0..255 (such as ``keras.applications.resnet50.preprocess_input``). Give this or
+        ``value_range``, not both. Float arrays are taken as already model-ready either way.
+    resize : {"stretch", "crop", "pad"}
+        Images of another aspect ratio: stretched to the size (Keras' loaders' default),
+        centre-cropped to the size's aspect ratio, or padded with black borders.
+    class_names : sequence of str, optional
+        One name per model class, stored on the batch (default: see
+        :func:`vizkit.classes.model_class_names`).
     max_pixels : int
         Refuse images with more pixels (decompression bombs).
     labels : sequence of int, optional
@@ -273,17 +305,21 @@ def load_images(
     Returns
     -------
     ImageBatch
+        ``input_spec`` and ``resize`` record how the values were made.
     """
     if isinstance(sources, ImageBatch):
-        return sources
+        return _restated(sources, model, value_range, preprocess, class_names)
+    mode = check_resize(resize)
+    spec = _spec_for(model, value_range, preprocess)
+    names_given = class_names
     if model is not None:
         height, width, model_channels = model_image_shape(model)
         if size is None and height is not None and width is not None:
             size = (int(height), int(width))
         channels = channels if channels is not None else model_channels
-    lo, hi = (float(v) for v in value_range)
-    if not hi > lo:
-        raise InputError(f"value_range {value_range} must be (low, high) with high > low")
+        class_names = _class_names_for(model, class_names)
+    elif names_given is not None:
+        class_names = tuple(str(n) for n in names_given)
 
     arrays: list[np.ndarray] = []
     originals: list[np.ndarray] = []
@@ -293,17 +329,17 @@ def load_images(
             decoded = _array_to_images(item, name)
             many = len(decoded) > 1
             for j, (image, unit_scale) in enumerate(decoded):
-                on_model_scale = image if not unit_scale else lo + image * (hi - lo)
-                unit = (on_model_scale - lo) / (hi - lo)
-                originals.append(_to_uint8(np.clip(unit, 0, 1)))
-                converted = _resize(_convert_channels(on_model_scale, channels), size)
-                arrays.append(converted)
+                if unit_scale:
+                    originals.append(_to_uint8(image))
+                    arrays.append(_ready(image, channels, size, mode, spec))
+                else:  # already model-ready: only resized and channel-converted
+                    originals.append(_to_uint8(spec.to_unit(image)))
+                    arrays.append(fit(_convert_channels(image, channels), size, mode))
                 names.append(f"{name}[{j}]" if many else name)
         else:
             image, original = decode_image(item, name, max_pixels, size)
             originals.append(original)
-            converted = _resize(_convert_channels(image, channels), size)
-            arrays.append(lo + converted * (hi - lo))
+            arrays.append(_ready(image, channels, size, mode, spec))
             names.append(name)
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:
@@ -320,9 +356,112 @@ def load_images(
         array=batch,
         originals=tuple(originals),
         names=tuple(names),
-        value_range=(lo, hi),
+        value_range=spec.value_range,
         labels=label_array,
+        class_names=class_names,
+        input_spec=spec,
+        resize=mode,
     )
+
+
+def _ready(
+    image: np.ndarray,
+    channels: int | None,
+    size: tuple[int, int] | None,
+    mode: str,
+    spec: InputSpec,
+) -> np.ndarray:
+    """A decoded image in [0, 1] converted, fitted to ``size`` and put on the model's scale."""
+    return spec.apply(fit(_convert_channels(image, channels), size, mode))
+
+
+def _spec_for(model: Any, value_range: Any, preprocess: Any) -> InputSpec:
+    """The user's spec, else the model's (:func:`vizkit.input_spec`), else the default."""
+    stated = user_spec(value_range, preprocess)
+    if stated is not None:
+        return stated
+    if model is None:
+        return default_spec("no model given to decide the scale")
+    from vizkit.detection import input_spec
+
+    return input_spec(model)
+
+
+def _class_names_for(model: Any, given: Sequence[str] | None) -> tuple[str, ...] | None:
+    from vizkit.classes import check_class_names, model_class_names, num_classes_of
+
+    if given is not None:
+        return check_class_names(given, num_classes_of(model))
+    return model_class_names(model)
+
+
+def _restated(
+    batch: ImageBatch, model: Any, value_range: Any, preprocess: Any, class_names: Any
+) -> ImageBatch:
+    """An ImageBatch given again: the same images, with class names added if asked.
+
+    A stated scale must match the batch's own: its values are already made.
+    """
+    stated = user_spec(value_range, preprocess)
+    if stated is not None and not stated.same_as(batch.input_spec):
+        if batch.input_spec is not None or not np.allclose(stated.value_range, batch.value_range):
+            have = batch.input_spec.label if batch.input_spec else f"{batch.value_range}"
+            raise InputError(
+                f"these images were loaded on the {have} scale, not {stated.label}: load them "
+                "again with vizkit.load_images(..., value_range=/preprocess=)"
+            )
+    if class_names is not None:
+        names = (
+            _class_names_for(model, class_names)
+            if model is not None
+            else tuple(str(n) for n in class_names)
+        )
+        batch = dataclasses.replace(batch, class_names=names)
+    return batch
+
+
+def prepare_inputs(
+    inputs: Any,
+    model: Any,
+    *,
+    value_range: Any = None,
+    preprocess: Any = None,
+    class_names: Sequence[str] | None = None,
+) -> Any:
+    """What ``explain``/``predict``/``evaluate`` run on: an ImageBatch or a model-ready array.
+
+    Paths, PIL images, bytes, lists and integer arrays are loaded with :func:`load_images`
+    (the scale stated or detected); an ImageBatch keeps its values; a float array is taken as
+    model-ready and, when a scale or class names are stated, wrapped in an ImageBatch that
+    records them.
+    """
+    if isinstance(inputs, ImageBatch):
+        return _restated(inputs, model, value_range, preprocess, class_names)
+    if hasattr(inputs, "numpy") and not isinstance(inputs, np.ndarray):
+        inputs = inputs.numpy()
+    if isinstance(inputs, np.ndarray) and inputs.ndim == 4 and inputs.dtype.kind == "f":
+        stated = user_spec(value_range, preprocess)
+        if stated is None and class_names is None:
+            return inputs
+        names = _class_names_for(model, class_names) if class_names is not None else None
+        if names is None and model is not None:
+            names = _class_names_for(model, None)
+        spec = stated
+        return ImageBatch(
+            array=inputs.astype(np.float32, copy=False),
+            names=tuple(f"image {i}" for i in range(len(inputs))),
+            value_range=spec.value_range if spec is not None else _span(inputs),
+            class_names=names,
+            input_spec=spec,
+        )
+    return load_images(
+        inputs, model, value_range=value_range, preprocess=preprocess, class_names=class_names
+    )
+
+
+def _span(array: np.ndarray) -> tuple[float, float]:
+    low, high = float(array.min(initial=0.0)), float(array.max(initial=1.0))
+    return (low, high) if high > low else (low, low + 1.0)
 
 
 def as_batch(inputs: Any, model: Any = None) -> np.ndarray:

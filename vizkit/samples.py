@@ -37,6 +37,7 @@ __all__ = [
     "sample_images",
     "sample_metadata",
     "sample_model",
+    "sample_name_of",
     "sample_names",
     "sample_path",
     "sample_test_predictions",
@@ -186,6 +187,19 @@ def sample_model(name: str) -> Any:
     return model
 
 
+def sample_name_of(model: Any) -> str | None:
+    """The sample name of a model :func:`sample_model` returned in this process, else None.
+
+    Models are recognized by identity (the cached object), never by name, so a user's model
+    called ``"shapes_vgg"`` is not mistaken for the sample.
+    """
+    with _LOCK:
+        for (name, _, _), cached in _MODELS.items():
+            if cached is model:
+                return name
+    return None
+
+
 def sample_images(name: str) -> ImageBatch:
     """The shipped held-out test images of ``name`` with labels (and masks where known).
 
@@ -212,11 +226,16 @@ def sample_images(name: str) -> ImageBatch:
     if titles is None:
         titles = [f"test {int(i)}" for i in indices]
     names = tuple(f"{t} ({class_names[int(y)]})" for t, y in zip(titles, labels))
+    from vizkit.contract import InputSpec
+
     return ImageBatch(
         array=images,
         originals=originals,
         names=names,
         value_range=(lo, hi),
+        input_spec=InputSpec.linear(
+            (lo, hi), source="sample", reason=f"metadata of sample model {name!r}"
+        ),
         labels=labels,
         masks=masks,
         class_names=class_names,

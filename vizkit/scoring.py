@@ -226,6 +226,9 @@ def predict(
     *,
     k: int = TOP_K,
     batch_size: int | None = None,
+    value_range: tuple[float, float] | str | None = None,
+    preprocess: str | Any = None,
+    class_names: Any = None,
 ) -> Predictions:
     """The model's predictions for a batch: top-``k`` classes and every class's probability.
 
@@ -241,6 +244,11 @@ def predict(
         Classes kept per image in ``classes``/``probabilities`` (at most the number of classes).
     batch_size : int, optional
         Images per forward pass (default: sized to the model, as the methods do).
+    value_range, preprocess : optional
+        The input scale of images loaded here (paths, PIL images, uint8 arrays); see
+        :func:`vizkit.load_images`. Default: what :func:`vizkit.input_spec` decides.
+    class_names : sequence of str, optional
+        One name per class (default: the images', a sample's, or ImageNet's for 1000 classes).
 
     Returns
     -------
@@ -253,15 +261,19 @@ def predict(
     -----
     The model itself runs (any Keras model works, no graph rebuilt), so a softmax head is
     ranked by its float32 probabilities; explanations rank by logits. The two agree except
-    where a saturated softmax rounds several classes to the same probability.
+    where a saturated softmax rounds several classes to the same probability. Sanity findings
+    (:func:`vizkit.check_inputs`) are emitted as :class:`vizkit.VizkitWarning`.
     """
-    from vizkit.inputs import ImageBatch, as_batch, load_images
+    from vizkit.checks import check_inputs, is_quiet, warn_findings
+    from vizkit.classes import model_class_names
+    from vizkit.inputs import ImageBatch, as_batch, prepare_inputs
     from vizkit.methods.batching import auto_batch_size, chunks
 
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise InputError(f"k must be a positive integer, not {k!r}")
-    if not isinstance(images, (np.ndarray, ImageBatch)) and not hasattr(images, "numpy"):
-        images = load_images(images, model)
+    images = prepare_inputs(
+        images, model, value_range=value_range, preprocess=preprocess, class_names=class_names
+    )
     x = as_batch(images, model)
     if len(x) == 0:
         raise InputError("no images given: pass at least one image")
@@ -273,10 +285,16 @@ def predict(
     parts = [fn(tf.constant(x[s])) for s in chunks(len(x), size)]
     out = tf.concat(parts, axis=0)
     batch = images if isinstance(images, ImageBatch) else None
-    return rule.predictions(
+    names = batch.class_names if batch is not None else None
+    predictions = rule.predictions(
         out,
         k,
         keep_all=True,
         image_names=batch.names if batch is not None else (),
-        class_names=batch.class_names if batch is not None else None,
+        class_names=names if names is not None else model_class_names(model, rule.head.output),
     )
+    if batch is not None:
+        predictions = dataclasses.replace(predictions, input_spec=batch.input_spec)
+    if not is_quiet():
+        warn_findings(check_inputs(model, images, predictions, output=output))
+    return predictions

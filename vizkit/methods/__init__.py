@@ -58,6 +58,9 @@ def explain(
     *,
     output: int | str | None = None,
     progress: ProgressArg = None,
+    value_range: tuple[float, float] | str | None = None,
+    preprocess: str | Any = None,
+    class_names: Sequence[str] | None = None,
     **params: Any,
 ) -> Explanation | Comparison:
     """Explain ``model``'s decision on ``inputs`` with one method (or several).
@@ -82,6 +85,12 @@ def explain(
     progress : None, bool or callable
         Progress over methods and batches of images (see :mod:`vizkit.progress`): None shows a
         bar in notebooks for long calls; a callable gets ``(done, total)``.
+    value_range, preprocess : optional
+        The input scale of images loaded here (paths, PIL images, uint8 arrays); see
+        :func:`vizkit.load_images`. Default: what :func:`vizkit.input_spec` decides.
+    class_names : sequence of str, optional
+        One name per class, for titles and tables (default: the images', a sample's, or
+        ImageNet's for a 1000-way head).
     **params
         The method's hyperparameters (``score``, ``batch_size``, ``samples``, ...). With a list
         of methods, each gets the parameters it knows.
@@ -89,10 +98,19 @@ def explain(
     Returns
     -------
     Explanation, or Comparison for a list of methods
+        Sanity findings (:func:`vizkit.check_inputs`) are emitted as
+        :class:`vizkit.VizkitWarning`.
     """
+    from vizkit.inputs import prepare_inputs
+
+    inputs = prepare_inputs(
+        inputs, model, value_range=value_range, preprocess=preprocess, class_names=class_names
+    )
     if isinstance(method, str):
         explainer = create(model, method, layer=layer, output=output, **params)
-        return explainer.explain(inputs, targets, progress=progress)
+        result = explainer.explain(inputs, targets, progress=progress)
+        _warn(model, inputs, result, output)
+        return result
     names = list(method)
     if not names:
         from vizkit.errors import InputError
@@ -103,9 +121,7 @@ def explain(
         from vizkit.errors import InputError
 
         raise InputError(f"no chosen method takes parameter {sorted(unused)[0]!r}")
-    from vizkit.inputs import as_batch
-
-    batch = inputs if hasattr(inputs, "value_range") else as_batch(inputs, model)
+    batch = inputs
     explainers = []
     for name in names:
         known = {p.name for p in get_method(name).params}
@@ -118,7 +134,16 @@ def explain(
             bar.set_description(explainer.name)
             hook = bar.child(int(offset)) if bar.active else False
             results.append(explainer.explain(batch, targets, progress=hook))
+    _warn(model, batch, results[0], output)
     return Comparison(tuple(results))
+
+
+def _warn(model: Any, inputs: Any, result: Explanation, output: int | str | None) -> None:
+    """Emit the sanity findings about these inputs (see :mod:`vizkit.checks`)."""
+    from vizkit.checks import check_inputs, is_quiet, warn_findings
+
+    if not is_quiet():
+        warn_findings(check_inputs(model, inputs, result.predictions, output=output), 4)
 
 
 def compare(explanations: Sequence[Explanation]) -> Comparison:

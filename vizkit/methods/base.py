@@ -19,8 +19,9 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from vizkit._tf import keras
+from vizkit.classes import model_class_names
 from vizkit.errors import InputError, LayerError
-from vizkit.inputs import ImageBatch, as_batch, load_images, resolve_targets
+from vizkit.inputs import ImageBatch, as_batch, prepare_inputs, resolve_targets
 from vizkit.methods.batching import (  # noqa: F401  (re-exported for method modules)
     CHUNKS_IN_FLIGHT,
     auto_batch_size,
@@ -225,8 +226,7 @@ class Method(PreparedGraphs):
         Explanation
         """
         start = time.perf_counter()
-        if not isinstance(inputs, (np.ndarray, ImageBatch)) and not hasattr(inputs, "numpy"):
-            inputs = load_images(inputs, self.model)  # paths, PIL images, lists: keep metadata
+        inputs = prepare_inputs(inputs, self.model)  # paths, PIL images, uint8: keep metadata
         x = as_batch(inputs, self.model)
         if len(x) == 0:
             raise InputError("no images given: pass at least one image")
@@ -273,6 +273,8 @@ class Method(PreparedGraphs):
         batch = inputs if isinstance(inputs, ImageBatch) else None
         names = batch.names if batch is not None else ()
         class_names = batch.class_names if batch is not None else None
+        if class_names is None:
+            class_names = model_class_names(self.model, self.head.output)
         out = np.concatenate([p.out for p in parts])
         return Explanation(
             method=self.name,
@@ -291,6 +293,7 @@ class Method(PreparedGraphs):
             model_name=self.model.name,
             value_range=batch.value_range if batch is not None else None,
             class_names=class_names,
+            input_spec=batch.input_spec if batch is not None else None,
             extras=FrozenParams(merged),
             label=self.info.label,
             image_names=names,

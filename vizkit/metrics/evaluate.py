@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from vizkit.errors import InputError
-from vizkit.inputs import ImageBatch, as_batch
+from vizkit.inputs import ImageBatch, as_batch, prepare_inputs
 from vizkit.metrics._common import as_maps, is_explanation, masks_of
 from vizkit.metrics.faithfulness import deletion, insertion
 from vizkit.metrics.health import map_health
@@ -139,6 +139,8 @@ def run_evaluation(
     batch_size: int | None = None,
     seed: int = 0,
     progress: ProgressArg = None,
+    value_range: tuple[float, float] | str | None = None,
+    preprocess: str | Any = None,
 ) -> EvaluationResult:
     """Run every metric on every method's maps; see :func:`evaluate` for the parameters.
 
@@ -146,8 +148,47 @@ def run_evaluation(
     -------
     EvaluationResult
         ``.to_frame()`` the table, ``results[method][metric]`` each metric's result (curves to
-        plot), ``.warnings`` per method.
+        plot), ``.warnings`` per method, ``input_spec`` the input scale used. Sanity findings
+        (:func:`vizkit.check_inputs`, flat curves included) are emitted as
+        :class:`vizkit.VizkitWarning`.
     """
+    from vizkit.checks import quiet
+
+    inputs = prepare_inputs(inputs, model, value_range=value_range, preprocess=preprocess)
+    with quiet():
+        result, predictions = _evaluate(
+            model, inputs, methods, metrics, targets, params=params, masks=masks, boxes=boxes,
+            steps=steps, deletion_fill=deletion_fill, insertion_fill=insertion_fill, score=score,
+            train=train, epochs=epochs, batch_size=batch_size, seed=seed, progress=progress,
+        )  # fmt: skip
+    from vizkit.checks import check_inputs, warn_findings
+
+    warn_findings(check_inputs(model, inputs, predictions, result))
+    return result
+
+
+def _evaluate(
+    model: Any,
+    inputs: Any,
+    methods: Any,
+    metrics: Sequence[str] | str | None,
+    targets: Any,
+    *,
+    params: Mapping[str, Mapping[str, Any]] | None,
+    masks: Any,
+    boxes: Any,
+    steps: int,
+    deletion_fill: Any,
+    insertion_fill: Any,
+    score: str,
+    train: tuple[Any, Any] | None,
+    epochs: int,
+    batch_size: int | None,
+    seed: int,
+    progress: ProgressArg,
+) -> tuple[EvaluationResult, Any]:
+    """The body of :func:`run_evaluation` (over 80 lines: one branch per metric), and the
+    predictions of the first method's explanation (None when no method gave any)."""
     x = as_batch(inputs, model)
     data = inputs if isinstance(inputs, ImageBatch) else x  # keeps image names on results
     n, height, width = x.shape[:3]
@@ -160,6 +201,7 @@ def run_evaluation(
     targets = predicted_targets(model, x, targets)  # every method explains the same classes
     results: dict[str, dict[str, Any]] = {}
     seconds: dict[str, float] = {}
+    predictions = None
     bar = Progress(progress, len(specs) * (1 + len(chosen)), desc="evaluate", unit="step")
     for name, how, method_params in specs:
         bar.set_description(name)
@@ -167,6 +209,8 @@ def run_evaluation(
         explanation = _maps_for(model, inputs, x, how, targets, method_params)
         seconds[name] = time.perf_counter() - start
         bar.advance()
+        if predictions is None and is_explanation(explanation):
+            predictions = explanation.predictions
         maps = as_maps(explanation, n=n, size=(height, width))
         found = getattr(explanation, "targets", None) if is_explanation(explanation) else None
         method_targets = targets if found is None else np.asarray(found)
@@ -228,7 +272,8 @@ def run_evaluation(
         metrics=tuple(chosen),
         results=results,
         seconds=seconds,
-    )
+        input_spec=getattr(inputs, "input_spec", None),
+    ), predictions
 
 
 def evaluate(
@@ -244,7 +289,7 @@ def evaluate(
     Parameters
     ----------
     model : keras.Model
-    inputs : ImageBatch or ndarray (N, H, W, C)
+    inputs : ImageBatch, ndarray (N, H, W, C), paths or PIL images
         An ImageBatch with ``masks`` (the shapes sample data) enables the localization metrics.
     methods : sequence of str, or mapping
         Registered method names; a mapping ``{label: name-or-function-or-maps}`` or
@@ -274,6 +319,9 @@ def evaluate(
     progress : None, bool or callable
         Progress over methods and metrics (see :mod:`vizkit.progress`): None shows a bar in
         notebooks; a callable gets ``(done, total)``.
+    value_range, preprocess : optional
+        The input scale of images loaded here (paths, PIL images, uint8 arrays); see
+        :func:`vizkit.load_images`. Default: what :func:`vizkit.input_spec` decides.
 
     Returns
     -------

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from vizkit.contract import InputSpec
 from vizkit.errors import InputError
 from vizkit.results.base import Result, frozen_array
 
@@ -55,6 +56,8 @@ class Predictions(Result):
         Every class's probability (:func:`vizkit.predict` keeps them; explanations do not).
     image_names : tuple of str
     class_names : tuple of str, optional
+    input_spec : InputSpec, optional
+        The input scale the images were on (see :func:`vizkit.input_spec`).
     """
 
     classes: np.ndarray
@@ -62,6 +65,7 @@ class Predictions(Result):
     all_probabilities: np.ndarray | None = None
     image_names: tuple[str, ...] = ()
     class_names: tuple[str, ...] | None = None
+    input_spec: InputSpec | None = None
 
     def __len__(self) -> int:
         return int(self.classes.shape[0])
@@ -161,6 +165,9 @@ class Explanation(Result):
     target_description : str
         What a target object explained (``"unit 3"``, ``"channel 1 over 120 px"``); empty for
         class targets.
+    input_spec : InputSpec, optional
+        How the images' pixels were put on the model's scale (None for arrays given as
+        model-ready); ``value_range`` is the span of its values.
     """
 
     method: str
@@ -182,6 +189,7 @@ class Explanation(Result):
     image_names: tuple[str, ...] = ()
     family: str = ""
     target_description: str = ""
+    input_spec: InputSpec | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -230,6 +238,8 @@ class Explanation(Result):
     def display_inputs(self) -> np.ndarray:
         """Images scaled to [0, 1] for ``imshow``, shape (N, H, W, C)."""
         x = self.inputs.astype(np.float32)
+        if self.input_spec is not None:
+            return self.input_spec.to_unit(x)
         if self.value_range is not None:
             lo, hi = self.value_range
             return np.clip((x - lo) / (hi - lo), 0.0, 1.0)

@@ -579,12 +579,15 @@ class EvaluationResult(Result):
         (:class:`PerturbationCurve`, :class:`PointingGameResult`, ...).
     seconds : mapping
         ``seconds[method]``: time spent computing the method's maps.
+    input_spec : InputSpec, optional
+        The input scale of the images (None for arrays given as model-ready).
     """
 
     methods: tuple[str, ...]
     metrics: tuple[str, ...]
     results: Mapping[str, Mapping[str, Result]]
     seconds: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    input_spec: Any = None
 
     def __getitem__(self, method: str) -> Mapping[str, Result]:
         return self.results[method]

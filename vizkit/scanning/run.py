@@ -67,9 +67,10 @@ def _resolve_settings(
     map_size: int | Sequence[int] | None,
     map_dtype: str,
     store_images: bool,
-    value_range: Sequence[float] | None,
+    value_range: Sequence[float] | str | None,
     seed: int,
     has_masks: bool,
+    preprocess: str | None = None,
 ) -> Settings:
     from vizkit.inputs import model_image_shape
 
@@ -108,13 +109,15 @@ def _resolve_settings(
             )
     if not 0.0 < float(border) < 0.5:
         raise InputError(f"border={border!r} must be a share of the side in (0, 0.5)")
-    if value_range is None:
-        value_range = (0.0, 1.0)
-        if getattr(resolved, "sample", None):
-            from vizkit.samples import sample_metadata
+    from vizkit.detection import input_spec
 
-            value_range = tuple(sample_metadata(resolved.sample)["value_range"])
-    lo, hi = (float(v) for v in value_range)
+    spec = input_spec(model, value_range=value_range, preprocess=preprocess)
+    if not spec.linear_map:
+        raise InputError(
+            f"scan takes linear input scales only (value_range=(low, high), '0-1', '0-255', "
+            f"'-1-1'), not {spec.label!r}: scan arrays you preprocessed yourself instead"
+        )
+    lo, hi = spec.value_range
     return Settings(
         targets="label" if targets == "label" else "predicted",
         metrics=metrics,
@@ -221,7 +224,8 @@ def scan(
     masks: Any = None,
     boxes: Any = None,
     class_names: Sequence[str] | None = None,
-    value_range: Sequence[float] | None = None,
+    value_range: Sequence[float] | str | None = None,
+    preprocess: str | None = None,
     chunk_size: int | None = None,
     map_dtype: str = "float16",
     map_size: int | Sequence[int] | None = None,
@@ -259,8 +263,10 @@ def scan(
     labels, masks, boxes, class_names
         For path lists and arrays: aligned with the images. For folders ``masks`` is a folder
         mirroring the image paths and ``boxes`` a dict from relative path to a box.
-    value_range : (low, high), optional
-        The model's input scale (default ``(0, 1)``, or the sample model's).
+    value_range : (low, high) or str, optional
+        The model's input scale (``(0, 255)``, ``"-1-1"``; ``preprocess`` takes the same names).
+        Default: what :func:`vizkit.input_spec` decides (a sample's metadata, a ``Rescaling`` /
+        ``Normalization`` block at the model's input, else 0-1). Scans take linear scales only.
     chunk_size : int, optional
         Images per chunk, the unit of work and of resume (default 256, a multiple of the
         model's batch size).
@@ -310,6 +316,7 @@ def scan(
         value_range=value_range,
         seed=seed,
         has_masks=src.has_masks,
+        preprocess=preprocess,
     )
     if engine == "ray" and isinstance(src, DatasetSource):
         raise InputError(
