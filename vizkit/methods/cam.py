@@ -232,7 +232,8 @@ class LayerCAM(CamMethod):
     label = "LayerCAM"
     reference = (
         "Jiang, Zhang, Hou, Cheng & Wei (2021), LayerCAM: Exploring Hierarchical Class "
-        "Activation Maps for Localization, IEEE TIP 30"
+        "Activation Maps for Localization, IEEE TIP 30, "
+        "https://ieeexplore.ieee.org/document/9462463"
     )
     description = (
         """

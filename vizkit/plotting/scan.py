@@ -26,6 +26,30 @@ def _axes(ax: Any, width: float = 6.0, height: float = 3.0) -> Any:
     return plt.figure(figsize=(width, height), layout="constrained").add_subplot()
 
 
+def figure_size(view: Any, kind: str = "plot", *, cols: int = 6) -> tuple[float, float]:
+    """The figure size (inches) a view's ``plot`` (or ``plot_examples`` with
+    ``kind="examples"``) takes when it makes its own figure: for reports and pages that build
+    their figures without pyplot and pass ``ax=`` in."""
+    name = type(view).__name__
+    if name == "ClassMeanMaps":
+        return 1.6 * (len(view.maps) + 1) + 0.5, 2.2
+    if name == "ConfusionView" and kind == "examples":
+        m, e = view.ids.shape if view.ids.size else (0, 0)
+        return 1.4 * max(e, 1) + 1.0, 1.5 * max(m, 1) + 0.5
+    if name == "ConfusionView":
+        k = len(view.matrix)
+        return 0.5 * k + 2.5, 0.5 * k + 2.0
+    if name == "ErrorMaps":
+        return 1.5 * (len(view.classes) + 1) + 0.8, 3.6
+    if name == "RankedImages":
+        k = len(view.ids)
+        cols = max(1, min(cols, k or 1))
+        return 1.4 * cols + 0.5, 1.6 * max(1, -(-k // cols)) + 0.4
+    if name == "SpatialBias":
+        return 4.5, 3.0
+    raise TypeError(f"figure_size does not know a {name}")
+
+
 def _colour(values: np.ndarray, scale: float | None = None) -> tuple[np.ndarray, np.ndarray, float]:
     """Maps ``(..., h, w)`` to RGB in [0, 1] with one shared scale, and the per-pixel strength
     ``|value| / scale``: signed maps on a diverging map centred on zero, non-negative ones on a
@@ -117,7 +141,7 @@ def plot_class_means(view: Any, ax: Any = None, *, overall: bool = True) -> Any:
     if overall:
         maps.append(view.overall)
         captions.append(f"all (n={int(np.sum(view.counts))})")
-    ax = _axes(ax, 1.6 * len(maps) + 0.5, 2.2)
+    ax = _axes(ax, *figure_size(view))
     rgb, _, _ = _colour(np.stack(maps)) if maps else (np.zeros((0, 1, 1, 3)), False, 1.0)
     montage(ax, list(rgb), captions, cols=len(maps))
     ax.set_title(f"{view.method}: mean map per {view.by}", fontsize=9)
@@ -127,7 +151,7 @@ def plot_class_means(view: Any, ax: Any = None, *, overall: bool = True) -> Any:
 def plot_confusion(view: Any, ax: Any = None) -> Any:
     matrix = np.asarray(view.matrix)
     k = len(matrix)
-    ax = _axes(ax, 0.5 * k + 2.5, 0.5 * k + 2.0)
+    ax = _axes(ax, *figure_size(view))
     ax.imshow(matrix, cmap="Blues")
     top = matrix.max(initial=0)
     for i in range(k):
@@ -147,7 +171,7 @@ def plot_confusion(view: Any, ax: Any = None) -> Any:
 
 def plot_confusion_examples(view: Any, ax: Any = None, *, overlay: bool = True) -> Any:
     m, e = view.ids.shape if view.ids.size else (0, 0)
-    ax = _axes(ax, 1.4 * max(e, 1) + 1.0, 1.5 * max(m, 1) + 0.5)
+    ax = _axes(ax, *figure_size(view, "examples"))
     tiles, captions, labels = [], [], []
     for c in range(m):
         i, j = (int(v) for v in view.cells[c])
@@ -179,7 +203,7 @@ def plot_error_maps(view: Any, ax: Any = None) -> Any:
         view.classes, view.correct, view.wrong, view.correct_counts, view.wrong_counts
     ):
         columns.append((view.class_name(int(c)), right, wrong, int(nr), int(nw)))
-    ax = _axes(ax, 1.5 * len(columns) + 0.8, 3.6)
+    ax = _axes(ax, *figure_size(view))
     stack = np.stack([col[1] for col in columns] + [col[2] for col in columns])
     rgb, _, _ = _colour(stack)
     n = len(columns)
@@ -193,7 +217,7 @@ def plot_error_maps(view: Any, ax: Any = None) -> Any:
 def plot_ranked(view: Any, ax: Any = None, *, overlay: bool = True, cols: int = 6) -> Any:
     k = len(view.ids)
     cols = max(1, min(cols, k or 1))
-    ax = _axes(ax, 1.4 * cols + 0.5, 1.6 * max(1, -(-k // cols)) + 0.4)
+    ax = _axes(ax, *figure_size(view, cols=cols))
     tiles, captions, colours = [], [], []
     for i in range(k):
         image = view.images[i] if (overlay and view.images is not None) else None
@@ -208,7 +232,7 @@ def plot_ranked(view: Any, ax: Any = None, *, overlay: bool = True, cols: int = 
 
 
 def plot_spatial_bias(view: Any, ax: Any = None) -> Any:
-    ax = _axes(ax, 4.5, 3.0)
+    ax = _axes(ax, *figure_size(view))
     x = np.arange(len(view.regions))
     ax.bar(x - 0.2, view.shares, width=0.4, label="attribution share", color="#0072B2")
     ax.bar(x + 0.2, view.areas, width=0.4, label="area share", color="0.7")
