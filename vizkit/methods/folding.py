@@ -26,6 +26,7 @@ prefix is the caller's own, and only the order of the final sums differs.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -241,7 +242,7 @@ def _rebuild_folded(
             return VariableView(
                 f"{layer.name}__{norm.name}__folded",
                 layer.dtype_policy,
-                lambda x, conv=layer, norm=norm: _folded_conv(conv, norm, x),
+                functools.partial(_folded_conv, layer, norm),
                 layer.compute_output_shape,
             )
         return identity if path in norms else None
