@@ -61,7 +61,10 @@ def test_bad_arguments_fail_before_tensorflow_loads(tmp_path):
         (["explain", "--model", "sample:nope", *explain[3:]], "unknown sample model 'nope'"),
         (["report", "--model", str(model), "--methods", "saliency,foo", "--out", "r"], "'foo'"),
         (["report", "--model", str(model), "--formats", "html,docx", "--out", "r"], "docx"),
-        (["report", "--model", str(model), "--scan", str(tmp_path), "--out", "r"], "not a scan"),
+        (
+            ["report", "--model", str(model), "--scan", str(tmp_path), "--out", "r"],
+            "not a vizkit scan",
+        ),
         (["methods", "gradcm"], "unknown method or metric 'gradcm'"),
     ]
     if _sample_available("digits_cnn") is None:

@@ -114,7 +114,7 @@ def test_a_scan_of_another_model_is_named_and_bad_scan_folders_fail_first(scans,
     _, other = scans["shortcut"]
     page, _ = _report(model, other, tmp_path / "other", max_classes=1)
     assert "The scan was made with another model" in _dataset_html(page)
-    with pytest.raises(vizkit.InputError, match="is not a scan folder"):
+    with pytest.raises(vizkit.InputError, match="is not a vizkit scan"):
         vizkit.build_report(model, out_dir=tmp_path / "bad", scan=tmp_path, progress=False)
     assert not (tmp_path / "bad").exists()
 

@@ -410,7 +410,7 @@ def _run_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
         _check_file(args.history, "history file")
     if args.scan and not os.path.isfile(os.path.join(args.scan, "manifest.json")):
         raise InputError(
-            f"{args.scan!r} is not a scan folder (no manifest.json): give the --out folder of "
+            f"{args.scan!r} is not a vizkit scan (no manifest.json): give the --out folder of "
             "'vizkit scan'"
         )
     sample = _check_model(args.model)

@@ -295,10 +295,10 @@ def render(methods: tuple[MethodEntry, ...], metrics: tuple[MetricEntry, ...]) -
         ]
         lines.append("    ),")
     lines += [")", "METRICS: tuple[MetricEntry, ...] = ("]
-    for entry in metrics:
+    for metric in metrics:
         lines.append("    MetricEntry(")
         lines += [
-            f"        {f.name}={getattr(entry, f.name)!r}," for f in dataclasses.fields(entry)
+            f"        {f.name}={getattr(metric, f.name)!r}," for f in dataclasses.fields(metric)
         ]
         lines.append("    ),")
     lines.append(")")

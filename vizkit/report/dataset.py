@@ -218,7 +218,7 @@ def dataset_section(writer: Writer, section: tpl.Section, plan: Plan) -> None:
     attempt(section, "overview", lambda: _overview(writer, section, scan, plan))
     labelled = bool((scan.table["label"] >= 0).any())
     names = [scan.method_info(m)["method"] for m in scan.methods]
-    section.blocks.append(tpl.Group("The scan's methods", list(method_about(dict.fromkeys(names)))))
+    section.blocks.append(tpl.Group("The scan's methods", method_about(list(dict.fromkeys(names)))))
     for method in scan.methods:
         section.blocks.append(_method_group(writer, section, scan, method, labelled))
 

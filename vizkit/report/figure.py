@@ -37,11 +37,11 @@ def explain_figure(
     (:func:`vizkit.sources.resolve_model`).
     """
     from vizkit.inputs import load_images
-    from vizkit.methods import compare, explain
+    from vizkit.methods import compare, create
     from vizkit.models import get_layer, head_info
     from vizkit.registry import get_method
 
-    fmt = save_format_for(out)
+    fmt = save_format_for(Path(out))
     resolved: ResolvedModel = resolve_model(model, trust=trust)
     info = get_method(method)
     if layer is not None:
@@ -53,9 +53,7 @@ def explain_figure(
     options = dict(params or {})
     if "seed" in info.defaults():
         options.setdefault("seed", seed)
-    explanation = explain(
-        resolved.model, batch, method=info.name, targets=target, layer=layer, **options
-    )
+    explanation = create(resolved.model, info.name, layer=layer, **options).explain(batch, target)
     with use_style(style):
         # the same grid as the report's comparisons: the input, then the map
         fig = compare([explanation]).plot(images=[0], kind=kind, panel_size=2.8)

@@ -155,7 +155,7 @@ def activation_max_section(writer: Writer, section: tpl.Section, plan: Plan) -> 
         seed=plan.seed,
         progress=writer.hook("optimizing"),
         class_names=list(names),
-        value_range=tuple(plan.batch.value_range) if plan.batch is not None else (0.0, 1.0),
+        value_range=plan.batch.value_range if plan.batch is not None else (0.0, 1.0),
     )
     fig = images.plot()  # rows of five: two rows for ten classes
     section.blocks.append(

@@ -75,14 +75,16 @@ def batch_record(batch: ImageBatch) -> dict[str, Any]:
 
 def scan_record(scan: Scan) -> dict[str, Any]:
     """The scan a report summarizes: folder, size, methods, state and the model it used."""
+    manifest = scan.manifest
+    assert manifest is not None  # an opened scan always has its manifest
     return {
         "path": str(scan.root),
         "images": len(scan.table),
         "skipped": len(scan.skipped),
         "methods": list(scan.methods),
         "complete": scan.complete,
-        "weights_sha256": scan.manifest["model"]["weights_sha256"],
-        "source": scan.manifest.get("source"),
+        "weights_sha256": manifest["model"]["weights_sha256"],
+        "source": manifest.get("source"),
     }
 
 
