@@ -84,10 +84,9 @@ def _overview(writer: Writer, section: tpl.Section, scan: Any, plan: Plan) -> No
     frame = matrix.to_frame()
     frame = frame[(frame["support"] > 0) | (view.matrix.sum(axis=0) > 0)]
     section.blocks.append(writer.table(frame, "dataset-classes", "Per class (labelled images)."))
-    pd.DataFrame(view.matrix, columns=matrix.class_names, index=matrix.class_names).to_csv(
-        writer.out / "tables" / "dataset-confusion.csv"
-    )
-    writer.files.append("tables/dataset-confusion.csv")
+    names = list(matrix.class_names)
+    confusion = pd.DataFrame(view.matrix, columns=names, index=pd.Index(names, name="label"))
+    writer.table(confusion, "dataset-confusion", index=True)  # CSV only (the figure shows it)
     if len(view.matrix) <= MAX_MATRIX:
         section.blocks.append(
             _figure(
