@@ -29,7 +29,7 @@ KEEP_MODELS = 3  # loaded models a worker keeps (least recently used first out)
 class ModelRef:
     """Which model to use: the dashboard's key and what to load when the worker lacks it.
 
-    ``spec`` is what :func:`vizkit.report.resolve_model` takes: ``"sample:NAME"`` or a path.
+    ``spec`` is what :func:`vizkit.sources.resolve_model` takes: ``"sample:NAME"`` or a path.
     """
 
     key: str
@@ -88,7 +88,7 @@ def _store(key: str, model: Any) -> None:
 
 def _resolve(spec: str) -> Any:
     """vizkit's own ``sample:NAME`` / path resolver and safe loader (``trust`` never offered)."""
-    from vizkit.report import resolve_model
+    from vizkit.sources import resolve_model
 
     return resolve_model(spec, trust=False)
 
@@ -131,13 +131,12 @@ def describe(loaded: Any, key: str, sample: str | None) -> ModelFacts:
     """Facts about a model for the pickers.
 
     Uses ``vizkit.models`` (image model, input shape, head and its number of classes, spatial
-    layers) and ``vizkit.inspection.CONV_TYPES`` (which layers have filters) because the public
-    API has no model-facts function yet: the rules stay the library's own.
+    layers) because the public API has no model-facts function yet: the rules stay the
+    library's own.
     """
     import vizkit
     from vizkit import models
     from vizkit.errors import VizkitError, one_line
-    from vizkit.inspection import CONV_TYPES
 
     image_model = models.is_image_model(loaded)
     try:
@@ -156,9 +155,7 @@ def describe(loaded: Any, key: str, sample: str | None) -> ModelFacts:
         num_classes=int(num_classes),
         head_error=head_error,
         spatial_layers=tuple(models.spatial_layer_paths(loaded)) if image_model else (),
-        conv_layers=tuple(
-            path for path, layer in models.iter_layers(loaded) if isinstance(layer, CONV_TYPES)
-        ),
+        conv_layers=tuple(vizkit.conv_layers(loaded)),
         candidates=tuple(vizkit.candidate_layers(loaded)) if image_model else (),
         summary=vizkit.summarize(loaded),
         value_range=spec.value_range if spec is not None else (0.0, 1.0),

@@ -298,12 +298,26 @@ def test_summary_prints_the_layer_table(files, capsys):
 
 
 def test_methods_lists_registered_methods(capsys):
-    from vizkit.registry import available_methods
+    from vizkit.metrics import METRIC_INFO
+    from vizkit.registry import available_methods, get_method
 
     code, out, _ = run(["methods"], capsys)
     assert code == EXIT_OK
+    flat = " ".join(out.split())  # descriptions are wrapped
     for name in available_methods():
-        assert name in out
+        info = get_method(name)
+        assert f"{name}: {info.label}" in out
+        assert info.description in flat  # the plain-language paragraph
+        assert info.url is None or info.url in out  # and the paper
+    for info in METRIC_INFO.values():
+        assert f"{info.name}: {info.label}" in out and info.description in flat
+    assert sum(get_method(name).url is not None for name in available_methods()) == len(
+        available_methods()
+    ), "every method links its paper"
+    code, out, _ = run(["methods", "gradcam", "--brief"], capsys)
+    assert code == EXIT_OK and out.split() == ["gradcam", "Grad-CAM", "(uses", "a", "layer)"]
+    code, _, err = run(["methods", "gradcm"], capsys)
+    assert code == 2 and "unknown method or metric 'gradcm'" in err
 
 
 @pytest.mark.parametrize("suffix", ["png", "pdf"])

@@ -50,6 +50,8 @@ def test_bad_arguments_fail_before_tensorflow_loads(tmp_path):
     explain = ["explain", "--model", str(model), "--image", str(image), "--out", "x.png"]
     cases = [
         (["methods"], "gradcam"),
+        (["methods", "integrated_gradients", "deletion"], "https://arxiv.org/abs/1806.07421"),
+        (["methods", "--brief"], "hirescam"),
         (["summary", "--model", missing], "does not exist"),
         (["explain", "--model", missing, "--image", str(image), "--out", "x.png"], "does not"),
         ([*explain[:4], str(tmp_path / "no.png"), "--out", "x.png"], "image"),
@@ -59,6 +61,11 @@ def test_bad_arguments_fail_before_tensorflow_loads(tmp_path):
         (["explain", "--model", "sample:nope", *explain[3:]], "unknown sample model 'nope'"),
         (["report", "--model", str(model), "--methods", "saliency,foo", "--out", "r"], "'foo'"),
         (["report", "--model", str(model), "--formats", "html,docx", "--out", "r"], "docx"),
+        (
+            ["report", "--model", str(model), "--scan", str(tmp_path), "--out", "r"],
+            "not a vizkit scan",
+        ),
+        (["methods", "gradcm"], "unknown method or metric 'gradcm'"),
     ]
     if _sample_available("digits_cnn") is None:
         cases.append(
@@ -70,7 +77,7 @@ def test_bad_arguments_fail_before_tensorflow_loads(tmp_path):
     results = run_without_tensorflow(cases)
     for (argv, expected), (code, err, out, tensorflow) in zip(cases, results):
         assert not tensorflow, f"{argv} imported TensorFlow"
-        if argv == ["methods"]:
+        if argv[0] == "methods" and argv != ["methods", "gradcm"]:
             assert code == 0 and expected in out
         else:
             assert code == 2, (argv, err)
@@ -78,10 +85,17 @@ def test_bad_arguments_fail_before_tensorflow_loads(tmp_path):
 
 
 def test_manifest_matches_the_registry():
-    """Regenerate with ``python -m vizkit.manifest`` when methods are added or renamed."""
+    """The CLI's static copy of method and metric facts equals the registry's."""
     from vizkit import manifest
+    from vizkit.metrics import METRIC_INFO
 
-    assert manifest.METHODS == manifest.from_registry(), "run: python -m vizkit.manifest"
+    problems = manifest.stale()
+    assert not problems, (
+        "vizkit/manifest.py is stale (" + "; ".join(problems) + "): regenerate it with "
+        "`python -m vizkit.manifest` and commit it"
+    )
+    assert (manifest.METHODS, manifest.METRICS) == manifest.from_registry()
     assert manifest.method_names() == __import__("vizkit").available_methods()
+    assert manifest.metric_names() == list(METRIC_INFO)
     with pytest.raises(Exception, match="unknown method 'nope'"):
         manifest.method_entry("nope")

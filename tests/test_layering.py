@@ -183,7 +183,14 @@ def test_only_the_keras_adapter_reads_keras_private_attributes(path):
 DASHBOARDS = sorted((ROOT / "dashboards").rglob("*.py"))
 #: vizkit's public API: the ``vizkit`` namespace (``vizkit.__all__``) and these documented
 #: subpackages, for notebooks and the dashboard; every other module is internal
-PUBLIC = ("vizkit", "vizkit.errors", "vizkit.metrics", "vizkit.plotting", "vizkit.results")
+PUBLIC = (
+    "vizkit",
+    "vizkit.errors",
+    "vizkit.metrics",
+    "vizkit.plotting",
+    "vizkit.results",
+    "vizkit.sources",
+)
 
 
 def vizkit_uses(path: Path) -> list[str]:

@@ -188,6 +188,12 @@ def test_save_figure_rejects_unknown_format(tmp_path):
 # --------------------------------------------------------------------------------------------
 # build_report
 # --------------------------------------------------------------------------------------------
+def _escaped(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=True)
+
+
 def _section_status(settings: dict) -> dict[str, str]:
     return {k: v["status"] for k, v in settings["sections"].items()}
 
@@ -215,8 +221,25 @@ def test_build_report_writes_self_contained_html_figures_tables_and_settings(tin
         s.startswith("data:image/") for s in re.findall(r'src="([^"]*)"', html)
     )
     assert "<script" not in html and "<link" not in html
-    assert not re.search(r"(src|href)=\"(https?:)?//", html)
+    assert not re.search(r"src=\"(https?:)?//", html)
+    # the only remote addresses are paper links, which load nothing until clicked
+    remote = re.findall(r'<a ([^>]*)href="((?:https?:)?//[^"]*)"', html)
+    assert remote and all(attrs == 'class="paper" ' for attrs, _ in remote), remote
+    assert {url for _, url in remote} >= {
+        "https://arxiv.org/abs/1312.6034",  # saliency
+        "https://arxiv.org/abs/1610.02391",  # Grad-CAM
+        "https://arxiv.org/abs/1806.07421",  # deletion / insertion (RISE)
+    }
     assert "url(" not in html
+    # each method and metric explained in plain language, from the registry and metric_info
+    from vizkit.metrics import metric_info
+
+    for text in (
+        vizkit.get_method("saliency").description,
+        vizkit.get_method("gradcam").description,
+        metric_info("deletion").description,
+    ):
+        assert _escaped(text) in html
 
     settings = json.loads((out / "settings.json").read_text())
     status = _section_status(settings)

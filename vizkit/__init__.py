@@ -35,6 +35,8 @@ _API: dict[str, str] = {
     "resolve_targets": "vizkit.inputs",
     "get_layer": "vizkit.models",
     "layer_paths": "vizkit.models",
+    "conv_layers": "vizkit.models",
+    "first_conv_layer": "vizkit.models",
     "candidate_layers": "vizkit.layers",
     # summaries
     "summarize": "vizkit.summary",

@@ -22,7 +22,7 @@ from typing import Any
 from vizkit._tf import keras
 
 #: the Keras versions whose private graph API this module was written and tested against
-SUPPORTED = ">=3.11,<4"
+SUPPORTED = ">=3.12,<4"
 
 
 class UnsupportedKerasError(RuntimeError):
@@ -34,7 +34,7 @@ def _version_ok() -> bool:
         major, minor = (int(p) for p in keras.__version__.split(".")[:2])
     except ValueError:  # pragma: no cover - dev builds
         return True
-    return major == 3 and minor >= 11
+    return major == 3 and minor >= 12
 
 
 def _missing(what: str) -> UnsupportedKerasError:

@@ -298,6 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="training history as JSON ({metric: [values]}) or a Keras CSVLogger file "
         "(default: the sample's history for sample models)",
     )
+    report.add_argument(
+        "--scan",
+        metavar="DIR",
+        help="add the whole-dataset section from a scan folder written by 'vizkit scan' "
+        "(read from its stored maps, nothing recomputed)",
+    )
     report.add_argument("--title", help="report title (default: from the model name)")
     report.add_argument(
         "--expand-nested",
@@ -417,10 +423,18 @@ def build_parser() -> argparse.ArgumentParser:
     # ---- methods -----------------------------------------------------------------------------
     methods = commands.add_parser(
         "methods",
-        help="list the available attribution methods",
-        description="List the attribution methods --methods and --method accept.",
-        epilog=EXIT_CODES_HELP,
+        help="what each attribution method and metric shows, how to read it, its paper",
+        description="List the attribution methods --methods and --method accept and the\n"
+        "metrics of evaluation and scans: each with a plain-language paragraph\n"
+        "(what it shows, how to read it, its caveats) and its paper.",
+        epilog=EXIT_CODES_HELP + "\nexample:\n  vizkit methods gradcam deletion",
         formatter_class=formatter,
+    )
+    methods.add_argument(
+        "names", nargs="*", metavar="NAME", help="only these methods or metrics (default: all)"
+    )
+    methods.add_argument(
+        "--brief", action="store_true", help="one line per method and metric: name and label"
     )
     _common(methods)
     methods.set_defaults(handler=_run_methods)
@@ -440,22 +454,12 @@ def _check_file(path: str, what: str) -> None:
         raise InputError(f"{what} {path!r} does not exist")
 
 
-SAMPLE_PREFIX = "sample:"
-
-
 def _check_model(spec: str) -> str | None:
     """Check ``--model`` without loading it: the file exists, or the sample name is known.
     Return the sample name (None for a file)."""
-    if not str(spec).startswith(SAMPLE_PREFIX):
-        _check_file(spec, "model file")
-        return None
-    from vizkit.samples import sample_names
+    from vizkit.sources import check_model_spec
 
-    name = spec[len(SAMPLE_PREFIX) :]
-    names = sample_names()
-    if name not in names:
-        raise InputError(f"unknown sample model {name!r}: choose one of {', '.join(names)}")
-    return name
+    return check_model_spec(spec)
 
 
 def _check_methods(names: Sequence[str]) -> None:
@@ -492,7 +496,7 @@ def _check_targets(targets: Sequence[int] | None, sample: str | None, images: in
 
 def _load(args: argparse.Namespace) -> Any:
     """Resolve ``--model``; a missing file is bad input (2), a refused one exit code 3."""
-    from vizkit.report import resolve_model
+    from vizkit.sources import resolve_model
 
     _check_model(args.model)
     return resolve_model(args.model, trust=args.trust)
@@ -512,6 +516,11 @@ def _run_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
         _check_file(path, "image")
     if args.history:
         _check_file(args.history, "history file")
+    if args.scan and not os.path.isfile(os.path.join(args.scan, "manifest.json")):
+        raise InputError(
+            f"{args.scan!r} is not a vizkit scan (no manifest.json): give the --out folder of "
+            "'vizkit scan'"
+        )
     sample = _check_model(args.model)
     _check_methods(args.methods or ())
     _check_targets(args.targets, sample, None)  # the count is checked once images are read
@@ -542,6 +551,7 @@ def _run_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
         progress=not args.quiet,
         command=[PROG, *argv],
         expand_nested=args.expand_nested,
+        scan=args.scan,
     )
     if not args.quiet:
         print(path)
@@ -765,14 +775,58 @@ def _run_summary(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
-def _run_methods(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from vizkit.manifest import METHODS  # no TensorFlow: a static copy of the registry
+def _paragraph(text: str, indent: int = 4, width: int = 96) -> str:
+    import textwrap
 
-    for info in METHODS:
-        layer = "  (uses a layer)" if info.needs_layer else ""
-        print(f"{info.name:<24} {info.label}{layer}")
-        if info.reference:
-            print(f"{'':<24} {one_line(info.reference)}")
+    pad = " " * indent
+    return textwrap.fill(
+        text,
+        width,
+        initial_indent=pad,
+        subsequent_indent=pad,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def _describe(entry: Any, kind: str) -> list[str]:
+    """The lines ``vizkit methods`` prints for one method or metric entry."""
+    lines = [f"{entry.name}: {entry.label}" + (f" ({kind})" if kind else "")]
+    lines.append(_paragraph(entry.description))
+    if entry.reference and entry.reference != "vizkit":
+        lines.append(_paragraph(f"Paper: {entry.reference}"))
+        if entry.url and entry.url not in entry.reference:
+            lines.append(f"    {entry.url}")
+    return lines + [""]
+
+
+def _run_methods(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from vizkit.manifest import METHODS, METRICS  # no TensorFlow: a static copy of the registry
+    from vizkit.registry import FAMILIES
+
+    known = [e.name for e in METHODS] + [e.name for e in METRICS]
+    unknown = [n for n in args.names if n not in known]
+    if unknown:
+        raise InputError(f"unknown method or metric {unknown[0]!r}: choose from {', '.join(known)}")
+    wanted = set(args.names or known)
+    methods = [e for e in METHODS if e.name in wanted]
+    metrics = [e for e in METRICS if e.name in wanted]
+    if args.brief:
+        for entry in methods:
+            layer = "  (uses a layer)" if entry.needs_layer else ""
+            print(f"{entry.name:<24} {entry.label}{layer}")
+        for entry in metrics:
+            print(f"{entry.name:<24} {entry.label} (metric)")
+        return EXIT_OK
+    if methods:
+        print("Attribution methods (--methods, --method):\n")
+    for entry in methods:
+        family = FAMILIES[entry.family].lower() + ("; uses a layer" if entry.needs_layer else "")
+        print("\n".join(_describe(entry, family)))
+    if metrics:
+        print("Metrics (vizkit.evaluate, vizkit scan --metrics):\n")
+    for entry in metrics:
+        print("\n".join(_describe(entry, f"{entry.better} is better" if entry.better else "")))
     return EXIT_OK
 
 

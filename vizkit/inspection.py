@@ -28,8 +28,9 @@ from vizkit._tf import keras, tf
 from vizkit.errors import InputError, LayerError
 from vizkit.inputs import ImageBatch, as_batch, load_images
 from vizkit.models import (
+    CONV_TYPES,
+    first_conv_layer,
     get_layer,
-    iter_layers,
     layer_output_shape,
     model_cache,
     rebuild,
@@ -39,11 +40,6 @@ from vizkit.results.inspection import FeatureMaps, FeatureMapSet, FilterBank, Un
 
 __all__ = ["conv_filters", "feature_maps", "top_activations", "CONV_TYPES"]
 
-CONV_TYPES: tuple[type, ...] = (
-    keras.layers.Conv2D,
-    keras.layers.SeparableConv2D,
-    keras.layers.DepthwiseConv2D,
-)
 _POINTWISE: tuple[type, ...] = tuple(
     getattr(keras.layers, name)
     for name in (
@@ -72,15 +68,6 @@ MAX_DEFAULT_UNITS = 16
 # --------------------------------------------------------------------------------------------
 def _numpy(variable: Any) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(variable), dtype=np.float32)
-
-
-def _first_conv_path(model: keras.Model) -> str:
-    for path, layer in iter_layers(model):
-        if isinstance(layer, CONV_TYPES):
-            return path
-    raise LayerError(
-        f"model {model.name!r} has no Conv2D, SeparableConv2D or DepthwiseConv2D layer"
-    )
 
 
 def _kernels(layer: keras.layers.Layer) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
@@ -136,12 +123,12 @@ def conv_filters(
     """
     if sort not in SORTS:
         raise InputError(f"sort {sort!r} is not one of {', '.join(SORTS)}")
-    path = _first_conv_path(model) if layer is None else get_layer(model, layer)[0]
+    path = first_conv_layer(model) if layer is None else get_layer(model, layer)[0]
     _, lyr = get_layer(model, path)
     if not isinstance(lyr, CONV_TYPES):
         raise LayerError(
             f"layer {path!r} is a {type(lyr).__name__}, not a convolution: pick a Conv2D, "
-            f"SeparableConv2D or DepthwiseConv2D layer such as {_first_conv_path(model)!r}"
+            f"SeparableConv2D or DepthwiseConv2D layer such as {first_conv_layer(model)!r}"
         )
     kernels, bias, inputs = _kernels(lyr)
     total = len(kernels)
@@ -161,7 +148,7 @@ def conv_filters(
             raise InputError(f"max_filters must be at least 1, not {max_filters}")
         indices = indices[: int(max_filters)]
     model_channels = require_image_model(model, "conv_filters")[-1]
-    first = path == _first_conv_path(model) and kernels.shape[-1] == model_channels
+    first = path == first_conv_layer(model) and kernels.shape[-1] == model_channels
     return FilterBank(
         kernels=kernels[indices],
         indices=indices.astype(np.int64),
@@ -434,15 +421,12 @@ def _receptive_field(model: keras.Model, path: str) -> Any:
     cache = model_cache(model)
     key = "vizkit.inspection.receptive_fields"
     if key not in cache:
+        from vizkit.receptive import receptive_fields
+
         try:
-            from vizkit.receptive import receptive_fields
-        except ImportError:  # pragma: no cover - receptive.py is part of vizkit
+            cache[key] = receptive_fields(model)
+        except Exception:  # noqa: BLE001 - no fields: patches are left out, nothing fails
             cache[key] = {}
-        else:
-            try:
-                cache[key] = receptive_fields(model)
-            except Exception:  # noqa: BLE001 - no fields: patches are left out, nothing fails
-                cache[key] = {}
     return cache[key].get(path)
 
 

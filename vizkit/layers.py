@@ -69,10 +69,8 @@ _PADDING = (keras.layers.ZeroPadding1D, keras.layers.ZeroPadding2D, keras.layers
 
 
 def _receptive_fields(model: keras.Model) -> dict[str, Any]:
-    try:
-        from vizkit.receptive import receptive_fields
-    except ImportError:  # pragma: no cover - the module ships with vizkit
-        return {}
+    from vizkit.receptive import receptive_fields
+
     try:
         return receptive_fields(model)
     except Exception:  # noqa: BLE001 - guidance only: a model it cannot walk still gets layers

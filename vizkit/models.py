@@ -169,6 +169,36 @@ def spatial_layer_paths(model: keras.Model) -> list[str]:
     ]
 
 
+#: Layers whose kernels are image filters (what :func:`vizkit.conv_filters` reads).
+CONV_TYPES: tuple[type, ...] = (
+    keras.layers.Conv2D,
+    keras.layers.SeparableConv2D,
+    keras.layers.DepthwiseConv2D,
+)
+
+
+def conv_layers(model: keras.Model) -> list[str]:
+    """Paths of the ``Conv2D``, ``SeparableConv2D`` and ``DepthwiseConv2D`` layers, nested
+    models included, in graph order (the first is the model's first convolution)."""
+    return [path for path, layer in iter_layers(model) if isinstance(layer, CONV_TYPES)]
+
+
+def first_conv_layer(model: keras.Model) -> str:
+    """The path of the model's first convolution (see :func:`conv_layers`).
+
+    Raises
+    ------
+    LayerError
+        The model has no convolution.
+    """
+    found = conv_layers(model)
+    if not found:
+        raise LayerError(
+            f"model {model.name!r} has no Conv2D, SeparableConv2D or DepthwiseConv2D layer"
+        )
+    return found[0]
+
+
 def input_shape(model: keras.Model) -> tuple[int | None, ...]:
     """The model's (single) input shape, batch dimension included."""
     inputs = getattr(model, "inputs", None)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import re
 from typing import Any
 
 from vizkit.errors import InputError
@@ -50,6 +51,24 @@ FAMILIES: dict[str, str] = {
 }
 
 
+_ARXIV = re.compile(r"arXiv:\s*(\d{4}\.\d{4,5})")
+_DOI = re.compile(r"doi:\s*(10\.\d{4,9}/[^\s,;]+)", re.IGNORECASE)
+_URL = re.compile(r"https://[^\s,;]+")
+
+
+def reference_url(reference: str) -> str | None:
+    """The paper's address in a reference text: its arXiv abstract, its DOI, or the first
+    ``https`` address in it (None when the text has none)."""
+    found = _ARXIV.search(reference)
+    if found:
+        return f"https://arxiv.org/abs/{found.group(1)}"
+    found = _DOI.search(reference)
+    if found:
+        return f"https://doi.org/{found.group(1).rstrip('.')}"
+    found = _URL.search(reference)
+    return found.group(0).rstrip(".") if found else None
+
+
 @dataclasses.dataclass(frozen=True)
 class MethodInfo:
     """What the registry knows about a method: its class, label, paper, family, parameters and
@@ -66,6 +85,11 @@ class MethodInfo:
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
+
+    @property
+    def url(self) -> str | None:
+        """The paper's address (arXiv or DOI), from :attr:`reference`."""
+        return reference_url(self.reference)
 
     @property
     def family_label(self) -> str:

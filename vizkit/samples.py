@@ -149,15 +149,8 @@ def sample_history(name: str) -> dict[str, list[float]]:
 
 
 def _load(path: Path) -> Any:
-    try:
-        from vizkit.loading import load_model
-    except ModuleNotFoundError as err:
-        if err.name != "vizkit.loading":
-            raise
-        # TODO: drop this fallback once vizkit.loading has landed (it always should be used).
-        from vizkit._tf import keras
+    from vizkit.loading import load_model
 
-        return keras.saving.load_model(path, safe_mode=True)
     return load_model(path)
 
 

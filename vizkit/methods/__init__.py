@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from vizkit._tf import keras
 from vizkit.methods.base import Method
 from vizkit.progress import Progress, ProgressArg
 from vizkit.registry import available_methods, get_method
@@ -33,7 +34,7 @@ for _name in sorted(
 
 
 def create(
-    model: Any,
+    model: keras.Model,
     method: str = "gradcam",
     *,
     layer: str | int | None = None,
@@ -50,7 +51,7 @@ def create(
 
 
 def explain(
-    model: Any,
+    model: keras.Model,
     inputs: Any,
     method: str | Sequence[str] = "gradcam",
     targets: Any = None,

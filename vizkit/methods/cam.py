@@ -55,6 +55,7 @@ class CamMethod(Method):
 
     family = "cam"
     needs_layer = True
+    layer: str  # always resolved for methods that need a layer
     #: the hook needs the score's gradient with respect to the layer's activations
     uses_gradients: ClassVar[bool] = True
 
@@ -232,7 +233,8 @@ class LayerCAM(CamMethod):
     label = "LayerCAM"
     reference = (
         "Jiang, Zhang, Hou, Cheng & Wei (2021), LayerCAM: Exploring Hierarchical Class "
-        "Activation Maps for Localization, IEEE TIP 30"
+        "Activation Maps for Localization, IEEE TIP 30, "
+        "https://ieeexplore.ieee.org/document/9462463"
     )
     description = (
         """
@@ -313,6 +315,7 @@ _SCORECAM_CAVEAT = """
 class _ScoreCamBase(Method):
     family = "score-cam"
     needs_layer = True
+    layer: str  # always resolved for methods that need a layer
     max_channels: ClassVar[bool] = False
 
     def activations_fn(self) -> Any:

@@ -26,6 +26,7 @@ prefix is the caller's own, and only the order of the final sums differs.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -241,7 +242,7 @@ def _rebuild_folded(
             return VariableView(
                 f"{layer.name}__{norm.name}__folded",
                 layer.dtype_policy,
-                lambda x, conv=layer, norm=norm: _folded_conv(conv, norm, x),
+                functools.partial(_folded_conv, layer, norm),
                 layer.compute_output_shape,
             )
         return identity if path in norms else None
@@ -252,8 +253,14 @@ def _rebuild_folded(
 def _cut_prefix(
     model: keras.Model, logits: bool, output: int | str | None
 ) -> tuple[keras.Model | None, keras.Model]:
-    """Rebuild, cutting after the linear prefix if there is one; every layer kept as it is."""
-    state: dict[str, Any] = {"current": None, "open": True, "z": None}
+    """Rebuild, cutting after the linear prefix if there is one; every layer kept as it is.
+
+    There is none when a tensor before the cut also feeds another branch (the input of a
+    model with a skip from its input): found while replaying, since Keras before 3.15 builds
+    such a suffix model without complaint and fails only when it is called.
+    """
+    state: dict[str, Any] = {"current": None, "open": True, "z": None, "leak": False}
+    inner: set[int] = set()  # ids of the tensors before the cut
 
     def substitute(path: str, layer: keras.layers.Layer) -> Any:
         if isinstance(layer, keras.Model):
@@ -263,12 +270,15 @@ def _cut_prefix(
             tensors = _tensors(args, kwargs)
             if state["current"] is None:  # the first call consumes the model input
                 state["current"] = tensors[0] if len(tensors) == 1 else object()
+            if any(id(t) in inner for t in tensors):
+                state["leak"] = True  # a tensor before the cut feeds another branch
             kind = None
             if state["open"] and len(tensors) == 1 and tensors[0] is state["current"]:
                 kind = _prefix_kind(layer)
             if kind is None:
                 state["open"] = False
                 return layer(*args, **kwargs)
+            inner.add(id(state["current"]))
             if kind == "split":
                 state["open"] = False
                 state["z"] = linear_clone(layer)(*args, **kwargs)
@@ -280,7 +290,7 @@ def _cut_prefix(
         return call
 
     rebuilt = rebuild(model, logits=logits, output=output, substitute=substitute)
-    if state["z"] is not None:
+    if state["z"] is not None and not state["leak"]:
         try:
             prefix = keras.Model(rebuilt.inputs[0], state["z"], name=f"{model.name}_prefix")
             suffix = keras.Model(state["z"], rebuilt.outputs[0], name=f"{model.name}_suffix")

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from vizkit._tf import tf
+from vizkit._tf import keras, tf
 from vizkit.errors import InputError
 from vizkit.methods.base import (
     CHUNKS_IN_FLIGHT,
@@ -111,7 +111,7 @@ class Occlusion(Method):
         *common_params(score="probability"),
     )
 
-    def __init__(self, model: Any, **kwargs: Any) -> None:
+    def __init__(self, model: keras.Model, **kwargs: Any) -> None:
         super().__init__(model, **kwargs)
         self._asked = (self.params["patch_size"], self.params["stride"])
         height, width = self._sig.shape[1:3]

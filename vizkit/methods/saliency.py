@@ -273,6 +273,7 @@ class IntegratedGradients(GradientMethod):
     """
 
     name = "integrated_gradients"
+    _custom: np.ndarray | None  # a custom baseline array, set while the parameters are checked
     label = "Integrated gradients"
     reference = (
         "Sundararajan, Taly & Yan (2017), Axiomatic Attribution for Deep Networks, ICML, "
@@ -329,7 +330,7 @@ class IntegratedGradients(GradientMethod):
         return super()._check(param, value)
 
     def __init__(self, model: keras.Model, **kwargs: Any) -> None:
-        self._custom: np.ndarray | None = None
+        self._custom = None
         super().__init__(model, **kwargs)
         if self.params["baseline"] == "custom" and self._custom is None:
             raise InputError(
@@ -355,6 +356,7 @@ class IntegratedGradients(GradientMethod):
                 [gaussian_filter(img, sigma=(sigma, sigma, 0), mode="nearest") for img in x]
             ).astype(np.float32)
         custom = self._custom
+        assert custom is not None  # __init__ refuses baseline="custom" without an array
         if custom.ndim == 4 and custom.shape[0] > 1 and self._rows is not None:
             custom = custom[self._rows]  # one baseline per image of the batch
         try:

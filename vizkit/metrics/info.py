@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from vizkit.errors import InputError
+from vizkit.registry import reference_url
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,6 +22,11 @@ class MetricInfo:
     reference: str
     description: str
     better: str = ""  # "lower", "higher", or "" (a pass/fail check)
+
+    @property
+    def url(self) -> str | None:
+        """The paper's address (arXiv or DOI), from :attr:`reference`."""
+        return reference_url(self.reference)
 
 
 _RISE = (
@@ -76,7 +82,7 @@ _METRICS = (
         "relevance_mass",
         "Relevance mass",
         "Arras, Osman & Samek (2022), CLEVR-XAI: A benchmark dataset for the ground truth "
-        "evaluation of neural network explanations, Information Fusion 81",
+        "evaluation of neural network explanations, Information Fusion 81, arXiv:2003.07258",
         """The share of a map's positive attribution that falls on the object (from
         ground-truth masks or boxes), against the object's share of the image (what a uniform
         map gets). Higher is better. Caveat: like the pointing game it assumes the model

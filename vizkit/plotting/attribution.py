@@ -24,12 +24,17 @@ its own size.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vizkit.errors import InputError
 from vizkit.plotting.text import fit, pct
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+
+    from vizkit.results.explanation import Explanation
 
 KINDS = ("auto", "overlay", "heatmap", "masked")
 SIGNED_CMAP = "RdBu_r"
@@ -62,7 +67,7 @@ def _magnitude_scale(values: np.ndarray, clip_percentile: float | None) -> float
 
 
 def display_map(
-    explanation: Any,
+    explanation: Explanation,
     index: int,
     *,
     absolute: bool | None = None,
@@ -83,7 +88,7 @@ def display_map(
     return scaled, (-1.0 if signed else 0.0), 1.0, signed
 
 
-def class_probability(explanation: Any, index: int, cls: int) -> tuple[float | None, str]:
+def class_probability(explanation: Explanation, index: int, cls: int) -> tuple[float | None, str]:
     """Probability of class ``cls`` for image ``index`` and its text (``"87%"``).
 
     Read from the explanation's top-k predictions (or from its scores when the maps explain a
@@ -104,19 +109,19 @@ def class_probability(explanation: Any, index: int, cls: int) -> tuple[float | N
     return None, "?"
 
 
-def predicted_text(explanation: Any, index: int) -> str:
+def predicted_text(explanation: Explanation, index: int) -> str:
     """``"circle (>99%)"``: the predicted class of image ``index`` and its probability."""
     cls = int(explanation.predictions.top[index])
     return f"{explanation.class_name(cls)} ({class_probability(explanation, index, cls)[1]})"
 
 
-def explained_text(explanation: Any, index: int) -> str:
+def explained_text(explanation: Explanation, index: int) -> str:
     """``"square (<1%)"``: the class map ``index`` explains and its probability."""
     cls = int(explanation.targets[index])
     return f"{explanation.class_name(cls)} ({class_probability(explanation, index, cls)[1]})"
 
 
-def _image(explanation: Any, index: int) -> tuple[np.ndarray, str | None]:
+def _image(explanation: Explanation, index: int) -> tuple[np.ndarray, str | None]:
     image = explanation.display_inputs[index]
     if image.shape[-1] == 1:
         return image[..., 0], "gray"
@@ -131,7 +136,7 @@ def _grey(image: np.ndarray) -> np.ndarray:
     return 0.15 + 0.7 * np.clip(image, 0.0, 1.0)
 
 
-def fine_grained(explanation: Any, rows: Sequence[int] | None = None) -> bool:
+def fine_grained(explanation: Explanation, rows: Sequence[int] | None = None) -> bool:
     """True for pixel-level maps (gradients), which read best as heatmaps; False for smooth
     maps (CAMs, occlusion), which read best over the photo. See :data:`FINE_DETAIL`."""
     maps = np.asarray(explanation.maps if rows is None else explanation.maps[list(rows)])
@@ -145,7 +150,7 @@ def fine_grained(explanation: Any, rows: Sequence[int] | None = None) -> bool:
     return bool(step / level > FINE_DETAIL)
 
 
-def resolve_kind(kind: str, explanation: Any, rows: Sequence[int] | None = None) -> str:
+def resolve_kind(kind: str, explanation: Explanation, rows: Sequence[int] | None = None) -> str:
     """``kind`` with ``"auto"`` decided for ``explanation`` (heatmap or overlay)."""
     if kind not in KINDS:
         raise InputError(f"kind={kind!r}: choose one of {', '.join(KINDS)}")
@@ -164,7 +169,7 @@ def _panel_width(ax: Any) -> float:
 # --------------------------------------------------------------------------------------------
 def _draw(
     ax: Any,
-    explanation: Any,
+    explanation: Explanation,
     index: int,
     *,
     kind: str,
@@ -198,7 +203,7 @@ def _draw(
     return ax.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax, alpha=opacity)
 
 
-def _panel_title(explanation: Any, index: int) -> str:
+def _panel_title(explanation: Explanation, index: int) -> str:
     label = explanation.label or explanation.method
     return (
         f"{label}\nexplains {explained_text(explanation, index)}\n"
@@ -207,9 +212,9 @@ def _panel_title(explanation: Any, index: int) -> str:
 
 
 def plot_explanation(
-    explanation: Any,
+    explanation: Explanation,
     index: int = 0,
-    ax: Any = None,
+    ax: Axes | None = None,
     *,
     kind: str = "auto",
     cmap: str | None = None,
@@ -219,7 +224,7 @@ def plot_explanation(
     title: str | bool = True,
     colorbar: bool = False,
     scale: float | None = None,
-) -> Any:
+) -> Axes:
     """Draw one explanation panel on ``ax`` and return ``ax``.
 
     Parameters

@@ -9,7 +9,7 @@ grid says what the colours, the scale and the titles mean. No TensorFlow here.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,11 @@ from vizkit.plotting.attribution import (
     resolve_kind,
 )
 from vizkit.plotting.text import fit
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+    from vizkit.results.explanation import Comparison, Explanation
 
 SCALES = ("panel", "method", "image")
 SIGNED_LEGEND = (
@@ -71,7 +76,7 @@ def _limits(
 ) -> dict[tuple[int, int], float]:
     """End of the colour scale for every panel ``(row, column)``."""
 
-    def values(e: Any, i: int) -> np.ndarray:
+    def values(e: Explanation, i: int) -> np.ndarray:
         v = np.asarray(e.maps[i], dtype=np.float32)
         return np.abs(v) if use_abs else v
 
@@ -182,8 +187,8 @@ def _legend(signed: bool, unsigned: bool, mode: str, row_titles: bool) -> str:
 
 
 def plot_comparison(
-    comparison: Any,
-    fig: Any = None,
+    comparison: Comparison,
+    fig: Figure | None = None,
     *,
     images: Sequence[int] | None = None,
     kind: str = "auto",
@@ -195,7 +200,7 @@ def plot_comparison(
     panel_size: float = 2.2,
     colorbar: bool = True,
     legend: bool = True,
-) -> Any:
+) -> Figure:
     """Grid: one row per image, columns input + one per method; returns the Figure.
 
     Input panels are titled with the image's name, the predicted class and the explained

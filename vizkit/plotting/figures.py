@@ -15,6 +15,7 @@ import base64
 import io
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Literal
 
 from matplotlib.figure import Figure
 
@@ -33,7 +34,10 @@ _METADATA = {
 
 
 def new_figure(
-    width: float = 6.0, height: float = 4.0, *, layout: str | None = "constrained"
+    width: float = 6.0,
+    height: float = 4.0,
+    *,
+    layout: Literal["constrained", "compressed", "tight"] | None = "constrained",
 ) -> Figure:
     """A pyplot-free figure of ``width`` x ``height`` inches (constrained layout by default)."""
     return Figure(figsize=(float(width), float(height)), layout=layout)

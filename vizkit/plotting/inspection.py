@@ -278,7 +278,7 @@ def plot_feature_maps(
         lo, hi = (lo_all, hi_all) if scale == "shared" else (float(plane.min()), float(plane.max()))
         if hi <= lo:
             hi = lo + 1e-6
-        if overlay:
+        if overlay and image is not None:  # checked above: overlay needs the images
             show_image(ax, image)
             height, width = image.shape[:2]
             ax.imshow(

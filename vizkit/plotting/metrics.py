@@ -7,12 +7,26 @@ Every function draws on the ``ax`` (or ``fig``) it is given and returns it; only
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vizkit.errors import InputError
 from vizkit.plotting.text import fit
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.text import Text
+
+    from vizkit.results.metrics import (
+        HealthReport,
+        HealthResult,
+        PerturbationCurve,
+        PointingGameResult,
+        RandomizationResult,
+        RelevanceMassResult,
+    )
 
 #: Colour of warnings drawn on plots (flagged sanity checks, unhealthy maps).
 WARNING_COLOR = "#D55E00"
@@ -71,8 +85,12 @@ def _band(
 
 
 def plot_perturbation_curve(
-    curve: Any, ax: Any = None, *, per_image: bool = False, label: str | None = None
-) -> Any:
+    curve: PerturbationCurve,
+    ax: Axes | None = None,
+    *,
+    per_image: bool = False,
+    label: str | None = None,
+) -> Axes:
     """Mean deletion/insertion curve (band: one standard deviation) and its random baseline."""
     ax = _axes(ax)
     name = label or curve.method or "map order"
@@ -107,7 +125,9 @@ def _label_curve_axes(ax: Any, curve: Any) -> None:
     ax.set_title(f"{curve.kind.capitalize()} ({better} area is better)")
 
 
-def plot_curves(curves: Mapping[str, Any], ax: Any = None, *, baseline: bool = True) -> Any:
+def plot_curves(
+    curves: Mapping[str, PerturbationCurve], ax: Axes | None = None, *, baseline: bool = True
+) -> Axes:
     """Several methods' mean deletion (or insertion) curves on one axes, for comparison.
 
     ``curves`` maps a label to a :class:`~vizkit.results.metrics.PerturbationCurve`; the random
@@ -138,10 +158,14 @@ def plot_curves(curves: Mapping[str, Any], ax: Any = None, *, baseline: bool = T
     return ax
 
 
-def plot_localization(result: Any, ax: Any = None) -> Any:
+def plot_localization(
+    result: PointingGameResult | RelevanceMassResult, ax: Axes | None = None
+) -> Axes:
     """Pointing game (hit/miss per image) or relevance mass per image, against chance."""
+    from vizkit.results.metrics import PointingGameResult
+
     ax = _axes(ax)
-    if hasattr(result, "hits"):
+    if isinstance(result, PointingGameResult):
         values = np.where(result.valid, result.hits.astype(float), np.nan)
         colors = ["#009E73" if h else WARNING_COLOR for h in result.hits]
         ax.bar(np.arange(len(values)), np.nan_to_num(values) + 0.02, color=colors)
@@ -167,7 +191,7 @@ def plot_localization(result: Any, ax: Any = None) -> Any:
     return ax
 
 
-def plot_randomization(result: Any, ax: Any = None) -> Any:
+def plot_randomization(result: RandomizationResult, ax: Axes | None = None) -> Axes:
     """Similarity of randomized maps to the originals along the cascade (Adebayo et al., Fig. 2).
 
     The x axis starts at the original model (similarity 1) and goes top-down through the
@@ -212,8 +236,8 @@ def plot_randomization(result: Any, ax: Any = None) -> Any:
 
 
 def plot_randomization_maps(
-    result: Any, fig: Any = None, *, image: int = 0, cmap: str = "viridis"
-) -> Any:
+    result: RandomizationResult, fig: Figure | None = None, *, image: int = 0, cmap: str = "viridis"
+) -> Figure:
     """One image's original map and its randomized versions along the cascade, in a row.
 
     Each map is shown as ``|map|`` scaled to its own maximum (display-time normalization).
@@ -239,7 +263,7 @@ def plot_randomization_maps(
     return fig
 
 
-def plot_health(result: Any, ax: Any = None) -> Any:
+def plot_health(result: HealthResult, ax: Axes | None = None) -> Axes:
     """Maps per health status; failures in the warning colour."""
     ax = _axes(ax)
     counts = result.counts()
@@ -252,12 +276,12 @@ def plot_health(result: Any, ax: Any = None) -> Any:
     return ax
 
 
-def health_badge(report: Any) -> str:
+def health_badge(report: HealthReport) -> str:
     """Text for a warning badge on a map (``"⚠ blank"``), or ``""`` for a healthy map."""
     return f"\u26a0 {report.badge}" if not report.ok else ""
 
 
-def draw_badge(ax: Any, report: Any) -> Any:
+def draw_badge(ax: Axes, report: HealthReport) -> Text | None:
     """Write a warning badge in the corner of an image axes when the map fails a health check."""
     if report.ok:
         return None

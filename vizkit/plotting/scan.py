@@ -8,22 +8,52 @@ anywhere. Only ``ax=None`` touches pyplot. No TensorFlow here.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 
 from vizkit.plotting.attribution import SIGNED_CMAP, UNSIGNED_CMAP
 from vizkit.plotting.metrics import WARNING_COLOR
+from vizkit.results.scan import ClassMeanMaps, ConfusionView, ErrorMaps, RankedImages, SpatialBias
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+
+#: Every dataset-level view of a scan.
+ScanView: TypeAlias = ClassMeanMaps | ConfusionView | ErrorMaps | RankedImages | SpatialBias
 
 GAP = 2  # pixels between montage tiles (at map resolution)
 
 
-def _axes(ax: Any, width: float = 6.0, height: float = 3.0) -> Any:
+def _axes(ax: Axes | None, width: float = 6.0, height: float = 3.0) -> Axes:
     if ax is not None:
         return ax
     import matplotlib.pyplot as plt
 
     return plt.figure(figsize=(width, height), layout="constrained").add_subplot()
+
+
+def figure_size(view: ScanView, kind: str = "plot", *, cols: int = 6) -> tuple[float, float]:
+    """The figure size (inches) a view's ``plot`` (or ``plot_examples`` with
+    ``kind="examples"``) takes when it makes its own figure: for reports and pages that build
+    their figures without pyplot and pass ``ax=`` in."""
+    if isinstance(view, ClassMeanMaps):
+        return 1.6 * (len(view.maps) + 1) + 0.5, 2.2
+    if isinstance(view, ConfusionView) and kind == "examples":
+        m, e = view.ids.shape if view.ids.size else (0, 0)
+        return 1.4 * max(e, 1) + 1.0, 1.5 * max(m, 1) + 0.5
+    if isinstance(view, ConfusionView):
+        k = len(view.matrix)
+        return 0.5 * k + 2.5, 0.5 * k + 2.0
+    if isinstance(view, ErrorMaps):
+        return 1.5 * (len(view.classes) + 1) + 0.8, 3.6
+    if isinstance(view, RankedImages):
+        k = len(view.ids)
+        cols = max(1, min(cols, k or 1))
+        return 1.4 * cols + 0.5, 1.6 * max(1, -(-k // cols)) + 0.4
+    if isinstance(view, SpatialBias):
+        return 4.5, 3.0
+    raise TypeError(f"figure_size does not know a {type(view).__name__}")
 
 
 def _colour(values: np.ndarray, scale: float | None = None) -> tuple[np.ndarray, np.ndarray, float]:
@@ -63,14 +93,14 @@ def _overlay(
 
 
 def montage(
-    ax: Any,
+    ax: Axes,
     tiles: Sequence[np.ndarray],
     captions: Sequence[str],
     cols: int,
     *,
     row_labels: Sequence[str] | None = None,
     colours: Sequence[str] | None = None,
-) -> Any:
+) -> Axes:
     """Draw ``tiles`` (each ``(h, w, 3)`` in [0, 1]) in a grid on ``ax`` with captions below."""
     if not tiles:
         ax.text(0.5, 0.5, "nothing to show", ha="center", va="center", transform=ax.transAxes)
@@ -109,7 +139,7 @@ def montage(
     return ax
 
 
-def plot_class_means(view: Any, ax: Any = None, *, overall: bool = True) -> Any:
+def plot_class_means(view: ClassMeanMaps, ax: Axes | None = None, *, overall: bool = True) -> Axes:
     maps = [m for m in view.maps]
     captions = [
         f"{view.class_name(int(c))} (n={int(n)})" for c, n in zip(view.classes, view.counts)
@@ -117,17 +147,17 @@ def plot_class_means(view: Any, ax: Any = None, *, overall: bool = True) -> Any:
     if overall:
         maps.append(view.overall)
         captions.append(f"all (n={int(np.sum(view.counts))})")
-    ax = _axes(ax, 1.6 * len(maps) + 0.5, 2.2)
+    ax = _axes(ax, *figure_size(view))
     rgb, _, _ = _colour(np.stack(maps)) if maps else (np.zeros((0, 1, 1, 3)), False, 1.0)
     montage(ax, list(rgb), captions, cols=len(maps))
     ax.set_title(f"{view.method}: mean map per {view.by}", fontsize=9)
     return ax
 
 
-def plot_confusion(view: Any, ax: Any = None) -> Any:
+def plot_confusion(view: ConfusionView, ax: Axes | None = None) -> Axes:
     matrix = np.asarray(view.matrix)
     k = len(matrix)
-    ax = _axes(ax, 0.5 * k + 2.5, 0.5 * k + 2.0)
+    ax = _axes(ax, *figure_size(view))
     ax.imshow(matrix, cmap="Blues")
     top = matrix.max(initial=0)
     for i in range(k):
@@ -145,9 +175,11 @@ def plot_confusion(view: Any, ax: Any = None) -> Any:
     return ax
 
 
-def plot_confusion_examples(view: Any, ax: Any = None, *, overlay: bool = True) -> Any:
+def plot_confusion_examples(
+    view: ConfusionView, ax: Axes | None = None, *, overlay: bool = True
+) -> Axes:
     m, e = view.ids.shape if view.ids.size else (0, 0)
-    ax = _axes(ax, 1.4 * max(e, 1) + 1.0, 1.5 * max(m, 1) + 0.5)
+    ax = _axes(ax, *figure_size(view, "examples"))
     tiles, captions, labels = [], [], []
     for c in range(m):
         i, j = (int(v) for v in view.cells[c])
@@ -165,7 +197,7 @@ def plot_confusion_examples(view: Any, ax: Any = None, *, overlay: bool = True) 
     return ax
 
 
-def plot_error_maps(view: Any, ax: Any = None) -> Any:
+def plot_error_maps(view: ErrorMaps, ax: Axes | None = None) -> Axes:
     columns = [
         (
             "all",
@@ -179,7 +211,7 @@ def plot_error_maps(view: Any, ax: Any = None) -> Any:
         view.classes, view.correct, view.wrong, view.correct_counts, view.wrong_counts
     ):
         columns.append((view.class_name(int(c)), right, wrong, int(nr), int(nw)))
-    ax = _axes(ax, 1.5 * len(columns) + 0.8, 3.6)
+    ax = _axes(ax, *figure_size(view))
     stack = np.stack([col[1] for col in columns] + [col[2] for col in columns])
     rgb, _, _ = _colour(stack)
     n = len(columns)
@@ -190,10 +222,12 @@ def plot_error_maps(view: Any, ax: Any = None) -> Any:
     return ax
 
 
-def plot_ranked(view: Any, ax: Any = None, *, overlay: bool = True, cols: int = 6) -> Any:
+def plot_ranked(
+    view: RankedImages, ax: Axes | None = None, *, overlay: bool = True, cols: int = 6
+) -> Axes:
     k = len(view.ids)
     cols = max(1, min(cols, k or 1))
-    ax = _axes(ax, 1.4 * cols + 0.5, 1.6 * max(1, -(-k // cols)) + 0.4)
+    ax = _axes(ax, *figure_size(view, cols=cols))
     tiles, captions, colours = [], [], []
     for i in range(k):
         image = view.images[i] if (overlay and view.images is not None) else None
@@ -207,8 +241,8 @@ def plot_ranked(view: Any, ax: Any = None, *, overlay: bool = True, cols: int = 
     return ax
 
 
-def plot_spatial_bias(view: Any, ax: Any = None) -> Any:
-    ax = _axes(ax, 4.5, 3.0)
+def plot_spatial_bias(view: SpatialBias, ax: Axes | None = None) -> Axes:
+    ax = _axes(ax, *figure_size(view))
     x = np.arange(len(view.regions))
     ax.bar(x - 0.2, view.shares, width=0.4, label="attribution share", color="#0072B2")
     ax.bar(x + 0.2, view.areas, width=0.4, label="area share", color="0.7")

@@ -147,7 +147,7 @@ def style(name: str = "paper", rc: Mapping[str, Any] | None = None) -> Iterator[
     """
     import matplotlib
 
-    params = style_params(name, **dict(rc or {}))
+    params: dict[Any, Any] = style_params(name, **dict(rc or {}))
     with matplotlib.rc_context(params):
         yield params
 

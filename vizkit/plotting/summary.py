@@ -8,13 +8,16 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from vizkit.plotting.text import CHAR_EM, fit
 from vizkit.results.summary import LayerInfo, ModelSummary, _fmt_count
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
 
 # layer families: (name, colour, substrings of the class name), first match wins
 FAMILIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -221,8 +224,16 @@ def architecture_size(
     return float(min(max(6.0, width * per_unit + 1.0), 24.0)), float(min(height, 8.0))
 
 
+def _figure_inches(ax: Axes) -> tuple[float, float]:
+    """Width and height of the figure ``ax`` is drawn on (the root figure for a subfigure)."""
+    fig = ax.get_figure(root=True)
+    assert fig is not None, "the axes belong to no figure"
+    width, height = fig.get_size_inches()
+    return float(width), float(height)
+
+
 def draw_architecture(
-    ax: Any,
+    ax: Axes,
     summary: ModelSummary,
     *,
     expand_nested: bool | None = None,
@@ -231,7 +242,7 @@ def draw_architecture(
     show_edges: bool = True,
     legend: bool = True,
     fontsize: float = LABEL_FONT,
-) -> Any:
+) -> Axes:
     """Draw ``summary`` as a left-to-right layered diagram on ``ax``; return ``ax``.
 
     Each layer is a rectangle (``matplotlib.patches.Rectangle``): height ~ log of its spatial size
@@ -267,7 +278,7 @@ def draw_architecture(
     top = max((b.height for b in blocks), default=1.0) / 2
     margin = _GAP + max(0.0, (8.0 - width) / 2)  # keep small models from being stretched
     ax.set_xlim(-margin, width + margin)
-    axes_w_pt = max(ax.get_position().width * ax.figure.get_figwidth() * 72, 1.0)
+    axes_w_pt = max(ax.get_position().width * _figure_inches(ax)[0] * 72, 1.0)
     pitch_pt = _min_pitch(blocks) * axes_w_pt / (width + 2 * margin)
     size, lines, every = label_fit(pitch_pt, fontsize)
 
@@ -311,7 +322,7 @@ def draw_architecture(
     longest = max((len(line) for t in ax.texts if t.get_rotation() == 90
                    for line in t.get_text().splitlines()), default=0)  # fmt: skip
     label_pt = CHAR_EM * size * longest + 10
-    axes_pt = max(ax.get_position().height * ax.figure.get_figheight() * 72, 1.0)
+    axes_pt = max(ax.get_position().height * _figure_inches(ax)[1] * 72, 1.0)
     upper = top + max(0.6 + 0.45 * depth, arc_height + 0.3)
     share = min(label_pt / axes_pt, 0.7)
     span = (upper + top + 0.2) / (1 - share)

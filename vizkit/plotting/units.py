@@ -45,8 +45,9 @@ def plot_unit_examples(
     from matplotlib.patches import Rectangle
 
     k = examples.k if max_examples is None else max(1, min(int(max_examples), examples.k))
-    has_max = examples.maximization is not None
-    has_filter = examples.filters is not None
+    maximization, bank = examples.maximization, examples.filters
+    has_max = maximization is not None
+    has_filter = bank is not None
     lead = int(has_max) + int(has_filter)
     cols = lead + k
     units = len(examples)
@@ -54,32 +55,33 @@ def plot_unit_examples(
     if units == 0:
         return fig
     axes = fig.subplots(units, cols, squeeze=False)
-    use_patches = patches and examples.patches is not None
+    crops = examples.patches
+    use_patches = patches and crops is not None
     max_lookup: dict[int, int] = {}
-    if has_max:
-        max_lookup = {int(u): i for i, u in enumerate(examples.maximization.units)}
+    if maximization is not None:
+        max_lookup = {int(u): i for i, u in enumerate(maximization.units)}
     filt_lookup: dict[int, int] = {}
-    if has_filter:
-        filt_lookup = {int(u): i for i, u in enumerate(examples.filters.indices)}
-    filt_limit = _limit(np.asarray(examples.filters.kernels)) if has_filter else 1.0
+    if bank is not None:
+        filt_lookup = {int(u): i for i, u in enumerate(bank.indices)}
+    filt_limit = _limit(np.asarray(bank.kernels)) if bank is not None else 1.0
     noun = "channel" if examples.kind == "channel" else "unit"
     replaced = 0
     for row, unit in enumerate(examples.units):
         col = 0
-        if has_max:
+        if maximization is not None:
             ax = axes[row, col]
             i = max_lookup.get(int(unit))
             if i is not None:
-                show_image(ax, examples.maximization.display[i])
-                ax.set_title(f"{examples.maximization.activation[i]:.3g}", fontsize=7)
+                show_image(ax, maximization.display[i])
+                ax.set_title(f"{maximization.activation[i]:.3g}", fontsize=7)
             _clean(ax)
             col += 1
-        if has_filter:
+        if bank is not None:
             ax = axes[row, col]
             i = filt_lookup.get(int(unit))
             if i is not None:
-                kernel = np.asarray(examples.filters.kernels[i], dtype=np.float32)
-                if examples.filters.rgb:
+                kernel = np.asarray(bank.kernels[i], dtype=np.float32)
+                if bank.rgb:
                     ax.imshow(np.clip(0.5 + kernel / (2 * filt_limit), 0, 1))
                 else:  # one input channel as is; several averaged
                     tile = kernel.mean(axis=-1)
@@ -94,8 +96,8 @@ def plot_unit_examples(
                 continue
             whole = not use_patches or in_image_share(examples, row, r) < MIN_PATCH_SHARE
             replaced += int(use_patches and whole)
-            if not whole:
-                show_image(ax, examples.patches[row, r])
+            if not whole and crops is not None:
+                show_image(ax, crops[row, r])
             else:
                 show_image(ax, examples.images[examples.image_ids[row, r]])
                 if examples.boxes is not None:
@@ -113,8 +115,8 @@ def plot_unit_examples(
             ax.set_title(f"{examples.scores[row, r]:.3g}", fontsize=7)
         axes[row, 0].set_ylabel(f"{noun} {int(unit)}", fontsize=8)
     filter_header = "filter"
-    if has_filter and not examples.filters.rgb and examples.filters.kernels.shape[-1] > 1:
-        filter_header = f"filter (mean of {examples.filters.kernels.shape[-1]} inputs)"
+    if bank is not None and not bank.rgb and bank.kernels.shape[-1] > 1:
+        filter_header = f"filter (mean of {bank.kernels.shape[-1]} inputs)"
     headers = (["maximization"] if has_max else []) + ([filter_header] if has_filter else [])
     for col, header in enumerate(headers):
         title = axes[0, col].get_title()

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vizkit.errors import InputError
 from vizkit.results.base import Result
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
 
 __all__ = ["ConfusionMatrix"]
 
@@ -88,7 +92,7 @@ class ConfusionMatrix(Result):
         rows = self.counts.sum(axis=1, keepdims=True)
         return self.counts / np.maximum(rows, 1)
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         """Per class: precision, recall, F1 (0 where undefined) and support (true images)."""
         import pandas as pd
 
@@ -112,7 +116,7 @@ class ConfusionMatrix(Result):
     def __repr__(self) -> str:
         return f"ConfusionMatrix({len(self)} classes, {self.total} images, accuracy {self.accuracy:.3f})"
 
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+    def plot(self, ax: Axes | None = None, **kwargs: Any) -> Axes:
         """Draw the matrix on ``ax`` (a new pyplot figure when None) and return the axes.
 
         Keyword arguments go to :func:`vizkit.plotting.classification.plot_confusion_matrix`:

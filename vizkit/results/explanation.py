@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vizkit.contract import InputSpec
 from vizkit.errors import InputError
 from vizkit.results.base import Result, frozen_array
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 
 class FrozenParams(dict):
@@ -38,7 +43,7 @@ class FrozenParams(dict):
     def __hash__(self) -> int:  # type: ignore[override]
         return id(self)
 
-    def __or__(self, other: Any) -> dict:  # type: ignore[override]
+    def __or__(self, other: Any) -> dict:
         return {**self, **other}
 
 
@@ -102,7 +107,7 @@ class Predictions(Result):
             image_names=tuple(self.image_names[i] for i in rows) if self.image_names else (),
         )
 
-    def to_frame(self, class_names: Sequence[str] | None = None) -> Any:
+    def to_frame(self, class_names: Sequence[str] | None = None) -> pd.DataFrame:
         """One row per image and rank: ``image``, ``rank`` (1 = predicted), ``class``,
         ``class_name`` (when names are known: ``class_names`` or the images'),
         ``probability``; plus ``image_name`` when the images have names (pandas)."""
@@ -283,7 +288,7 @@ class Explanation(Result):
             values = np.abs(values)
         return _scale(values, clip_percentile, per_image)
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         """One row per image: target, score, prediction, and map statistics (pandas)."""
         import pandas as pd
 
@@ -308,7 +313,7 @@ class Explanation(Result):
     def plot(
         self,
         index: int = 0,
-        ax: Any = None,
+        ax: Axes | None = None,
         *,
         kind: str = "auto",
         cmap: str | None = None,
@@ -317,7 +322,7 @@ class Explanation(Result):
         absolute: bool | None = None,
         title: str | bool = True,
         colorbar: bool = True,
-    ) -> Any:
+    ) -> Axes:
         """Draw map ``index`` on ``ax`` (a new pyplot figure when None) and return the axes.
 
         ``kind`` is ``"overlay"`` (map over the photo in grey, each pixel as opaque as it is
@@ -416,7 +421,7 @@ class Comparison(Result):
     def __repr__(self) -> str:
         return f"Comparison({self.methods}, {self.num_images} images)"
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         """All explanations' per-image rows in one pandas DataFrame."""
         import pandas as pd
 
@@ -424,7 +429,7 @@ class Comparison(Result):
 
     def plot(
         self,
-        fig: Any = None,
+        fig: Figure | None = None,
         *,
         images: Sequence[int] | None = None,
         kind: str = "auto",
@@ -436,7 +441,7 @@ class Comparison(Result):
         panel_size: float = 2.2,
         colorbar: bool = True,
         legend: bool = True,
-    ) -> Any:
+    ) -> Figure:
         """A grid: one row per image, columns input + one per method; returns the figure.
 
         ``fig`` is a matplotlib Figure to draw on (a new ``matplotlib.figure.Figure`` with

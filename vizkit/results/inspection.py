@@ -11,11 +11,16 @@ what is drawn and normalization are display options of ``plot``, which draws on 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vizkit.results.base import Result
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["FilterBank", "FeatureMaps", "FeatureMapSet", "UnitExamples", "ActivationImages"]
 
@@ -86,7 +91,7 @@ class FilterBank(Result):
         """True when the kernels are colour tiles (a first layer on RGB input)."""
         return self.first_layer and self.kernels.shape[-1] == 3
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         """One row per filter: index, rank, L2 norm, mean, min, max (and bias)."""
         flat = self.kernels.reshape(len(self), -1)
         norms = self.norms
@@ -104,7 +109,7 @@ class FilterBank(Result):
             rows.append(row)
         return _frame(rows, ["filter", "rank", "norm", "mean", "min", "max", "bias"])
 
-    def plot(self, fig: Any = None, **kwargs: Any) -> Any:
+    def plot(self, fig: Figure | None = None, **kwargs: Any) -> Figure:
         """Draw the filters on ``fig`` (a new Figure when None) and return the figure.
 
         Keyword arguments go to :func:`vizkit.plotting.inspection.plot_filter_bank`: ``mode``
@@ -188,7 +193,7 @@ class FeatureMaps(Result):
         values = self.channel_stats(index)[order]
         return np.argsort(-values, kind="stable")
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         """One row per image and channel: mean, max and fraction active (> 0)."""
         rows = []
         for i in range(len(self)):
@@ -210,12 +215,12 @@ class FeatureMaps(Result):
     def plot(
         self,
         index: int = 0,
-        fig: Any = None,
+        fig: Figure | None = None,
         channels: Any = None,
         top_k: int | None = 16,
         order: str = "mean",
         **kwargs: Any,
-    ) -> Any:
+    ) -> Figure:
         """Draw image ``index``'s feature maps as a grid titled with channel numbers.
 
         ``channels`` picks channels explicitly; otherwise the ``top_k`` first in ``order``
@@ -282,7 +287,7 @@ class FeatureMapSet(Result):
         images = len(self.maps[0]) if self.maps else 0
         return f"FeatureMapSet({self.layers}, {images} images)"
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         """Every layer's per-channel rows (see :meth:`FeatureMaps.to_frame`) with a ``layer``
         column."""
         import pandas as pd
@@ -294,7 +299,7 @@ class FeatureMapSet(Result):
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)
 
-    def plot(self, index: int = 0, fig: Any = None, **kwargs: Any) -> Any:
+    def plot(self, index: int = 0, fig: Figure | None = None, **kwargs: Any) -> Figure:
         """One row per layer: the input, then the ``top_k`` (default 6) most active channels,
         each row with its colour bar. Keyword arguments go to
         :func:`vizkit.plotting.inspection.plot_feature_map_set`."""
@@ -368,7 +373,7 @@ class UnitExamples(Result):
     def k(self) -> int:
         return int(self.scores.shape[1])
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         """One row per unit and rank: score, sample index, feature-map position and box."""
         rows = []
         for u, unit in enumerate(self.units):
@@ -399,7 +404,7 @@ class UnitExamples(Result):
         """A copy with activation-maximization images attached (same layer and units)."""
         return dataclasses.replace(self, maximization=images)
 
-    def plot(self, fig: Any = None, **kwargs: Any) -> Any:
+    def plot(self, fig: Figure | None = None, **kwargs: Any) -> Figure:
         """Draw one row per unit: its maximization image, its filter and its top examples.
 
         Keyword arguments go to :func:`vizkit.plotting.units.plot_unit_examples`
@@ -497,7 +502,7 @@ class ActivationImages(Result):
         """The images in [0, 1] for ``imshow``, shape (B, H, W, C)."""
         return _to_display(self.images, self.value_range)
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         """One row per target: achieved activation, its mean and spread on noise, on mid-grey,
         the gain over noise (``above_noise``, and ``gain_over_noise`` in noise spreads) and the
         prediction."""
@@ -521,7 +526,7 @@ class ActivationImages(Result):
         columns = ["unit", "label", "activation", "noise", "noise_spread", "mean_input"]
         return _frame(rows, columns + ["above_noise", "gain_over_noise", "predicted"])
 
-    def plot(self, fig: Any = None, **kwargs: Any) -> Any:
+    def plot(self, fig: Figure | None = None, **kwargs: Any) -> Figure:
         """Draw the images as a titled grid (label and achieved activation).
 
         Keyword arguments go to :func:`vizkit.plotting.units.plot_activation_images`
@@ -531,7 +536,7 @@ class ActivationImages(Result):
 
         return plot_activation_images(self, fig=fig, **kwargs)
 
-    def plot_history(self, ax: Any = None) -> Any:
+    def plot_history(self, ax: Axes | None = None) -> Axes:
         """Objective per step for each target on ``ax`` (pyplot axes when None)."""
         from vizkit.plotting.units import plot_activation_history
 

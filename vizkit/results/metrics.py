@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vizkit.results.base import Result
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 
 def trapezoid_auc(values: np.ndarray, fractions: np.ndarray) -> np.ndarray:
@@ -112,7 +117,7 @@ class PerturbationCurve(Result):
             return self.mean_auc > self.mean_baseline_auc
         return self.mean_auc < self.mean_baseline_auc
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         """One row per image: ``image, target, method, auc, random_auc``."""
         import pandas as pd
 
@@ -128,7 +133,7 @@ class PerturbationCurve(Result):
             }
         )
 
-    def curves_frame(self) -> Any:
+    def curves_frame(self) -> pd.DataFrame:
         """Long form: one row per image and step (``image, fraction, score, order``)."""
         import pandas as pd
 
@@ -149,7 +154,9 @@ class PerturbationCurve(Result):
             )
         return pd.concat(frames, ignore_index=True)
 
-    def plot(self, ax: Any = None, *, per_image: bool = False, label: str | None = None) -> Any:
+    def plot(
+        self, ax: Axes | None = None, *, per_image: bool = False, label: str | None = None
+    ) -> Axes:
         """Mean curve (band: one standard deviation) and the random-order baseline."""
         from vizkit.plotting.metrics import plot_perturbation_curve
 
@@ -197,7 +204,7 @@ class PointingGameResult(Result):
         valid = np.asarray(self.valid, dtype=bool)
         return float(np.mean(self.area_share[valid])) if valid.any() else float("nan")
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         n = len(self.hits)
@@ -213,7 +220,7 @@ class PointingGameResult(Result):
             }
         )
 
-    def plot(self, ax: Any = None) -> Any:
+    def plot(self, ax: Axes | None = None) -> Axes:
         """Hits and misses per image against the chance level."""
         from vizkit.plotting.metrics import plot_localization
 
@@ -250,7 +257,7 @@ class RelevanceMassResult(Result):
         finite = np.isfinite(self.mass)
         return float(np.mean(self.area_share[finite])) if finite.any() else float("nan")
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         n = len(self.mass)
@@ -263,7 +270,7 @@ class RelevanceMassResult(Result):
             }
         )
 
-    def plot(self, ax: Any = None) -> Any:
+    def plot(self, ax: Axes | None = None) -> Axes:
         """Mass per image against the object's area share."""
         from vizkit.plotting.metrics import plot_localization
 
@@ -389,7 +396,7 @@ class RandomizationResult(Result):
             f"{self.threshold:.2f}), so they show the input more than what the model learned"
         )
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         """One row per step: ``step, randomized, spearman, spearman_abs, ssim`` (means)."""
         import pandas as pd
 
@@ -407,13 +414,13 @@ class RandomizationResult(Result):
             }
         )
 
-    def plot(self, ax: Any = None) -> Any:
+    def plot(self, ax: Axes | None = None) -> Axes:
         """Similarity to the original maps along the cascade (flagged methods say so)."""
         from vizkit.plotting.metrics import plot_randomization
 
         return plot_randomization(self, ax=ax)
 
-    def plot_maps(self, fig: Any = None, *, image: int = 0) -> Any:
+    def plot_maps(self, fig: Figure | None = None, *, image: int = 0) -> Figure:
         """The original map and each step's randomized map for one image, side by side."""
         from vizkit.plotting.metrics import plot_randomization_maps
 
@@ -518,7 +525,7 @@ class HealthResult(Result):
         """Maps per status, every status listed."""
         return {s: sum(r.status == s for r in self.reports) for s in HEALTH_STATUSES}
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         n = len(self.reports)
@@ -534,7 +541,7 @@ class HealthResult(Result):
             }
         )
 
-    def plot(self, ax: Any = None) -> Any:
+    def plot(self, ax: Axes | None = None) -> Axes:
         """Bar chart of maps per status."""
         from vizkit.plotting.metrics import plot_health
 
@@ -595,7 +602,7 @@ class EvaluationResult(Result):
     def get(self, method: str, metric: str) -> Result | None:
         return self.results.get(method, {}).get(metric)
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         """Rows: methods; columns: the metrics' summary numbers (see :data:`COLUMNS`)."""
         import pandas as pd
 
@@ -634,7 +641,7 @@ class EvaluationResult(Result):
                 found[method] = result
         return found
 
-    def plot(self, ax: Any = None, *, kind: str = "deletion") -> Any:
+    def plot(self, ax: Axes | None = None, *, kind: str = "deletion") -> Axes:
         """Deletion (or insertion) curves of every method on one axes."""
         from vizkit.plotting.metrics import plot_curves
 

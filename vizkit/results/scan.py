@@ -9,11 +9,15 @@ before averaging, so every image weighs the same whatever its map's scale.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vizkit.results.base import Result
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
 
 
 def _class_name(names: tuple[str, ...] | None, index: int) -> str:
@@ -52,7 +56,7 @@ class ClassMeanMaps(Result):
     def class_name(self, index: int) -> str:
         return _class_name(self.class_names, index)
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         return pd.DataFrame(
@@ -63,7 +67,7 @@ class ClassMeanMaps(Result):
             }
         )
 
-    def plot(self, ax: Any = None, *, overall: bool = True) -> Any:
+    def plot(self, ax: Axes | None = None, *, overall: bool = True) -> Axes:
         """One tile per class (and the overall mean), on one shared colour scale."""
         from vizkit.plotting.scan import plot_class_means
 
@@ -107,7 +111,7 @@ class ConfusionView(Result):
         total = self.matrix.sum()
         return float(np.trace(self.matrix) / total) if total else float("nan")
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         """One row per off-diagonal cell with examples."""
         import pandas as pd
 
@@ -123,13 +127,13 @@ class ConfusionView(Result):
             )
         return pd.DataFrame(rows, columns=["label", "prediction", "images", "examples"])
 
-    def plot(self, ax: Any = None) -> Any:
+    def plot(self, ax: Axes | None = None) -> Axes:
         """The matrix with counts (rows: label, columns: prediction)."""
         from vizkit.plotting.scan import plot_confusion
 
         return plot_confusion(self, ax=ax)
 
-    def plot_examples(self, ax: Any = None, *, overlay: bool = True) -> Any:
+    def plot_examples(self, ax: Axes | None = None, *, overlay: bool = True) -> Axes:
         """Example maps: one row per off-diagonal cell, over the images when stored."""
         from vizkit.plotting.scan import plot_confusion_examples
 
@@ -164,7 +168,7 @@ class ErrorMaps(Result):
     def class_name(self, index: int) -> str:
         return _class_name(self.class_names, index)
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         return pd.DataFrame(
@@ -175,7 +179,7 @@ class ErrorMaps(Result):
             }
         )
 
-    def plot(self, ax: Any = None) -> Any:
+    def plot(self, ax: Axes | None = None) -> Axes:
         """Two rows of tiles: mean map when right, when wrong (all classes, then each)."""
         from vizkit.plotting.scan import plot_error_maps
 
@@ -227,7 +231,7 @@ class RankedImages(Result):
     def class_name(self, index: int) -> str:
         return _class_name(self.class_names, index)
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         return pd.DataFrame(
@@ -241,7 +245,7 @@ class RankedImages(Result):
             }
         )
 
-    def plot(self, ax: Any = None, *, overlay: bool = True, cols: int = 6) -> Any:
+    def plot(self, ax: Axes | None = None, *, overlay: bool = True, cols: int = 6) -> Axes:
         """The ranked maps (over their images when stored), worst first."""
         from vizkit.plotting.scan import plot_ranked
 
@@ -295,7 +299,7 @@ class SpatialBias(Result):
     def ratio(self, region: str) -> float:
         return float(self.ratios[self.regions.index(region)])
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         return pd.DataFrame(
@@ -308,7 +312,7 @@ class SpatialBias(Result):
             }
         )
 
-    def plot(self, ax: Any = None) -> Any:
+    def plot(self, ax: Axes | None = None) -> Axes:
         """Bars: attribution share and area share per region, the verdict in the title."""
         from vizkit.plotting.scan import plot_spatial_bias
 

@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vizkit.results.base import Result
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
 
 Shape = tuple[int | None, ...]
 
@@ -229,7 +233,7 @@ class ModelSummary(Result):
         return summary_html(self)
 
     # ---- renderings -------------------------------------------------------------------------
-    def to_frame(self, expand_nested: bool | None = None) -> Any:
+    def to_frame(self, expand_nested: bool | None = None) -> pd.DataFrame:
         """One row per layer as a :class:`pandas.DataFrame` (columns in ``FRAME_COLUMNS``).
 
         ``expand_nested`` (default: the summary's) lists nested models' layers or only each
@@ -315,7 +319,7 @@ class ModelSummary(Result):
     def __str__(self) -> str:
         return self.to_text()
 
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+    def plot(self, ax: Axes | None = None, **kwargs: Any) -> Axes:
         """Draw the architecture diagram on ``ax`` (a new figure when None); return the axes.
 
         Keyword arguments go to :func:`vizkit.plotting.summary.draw_architecture`

@@ -293,7 +293,7 @@ def scan(
     Scan
         The opened store (:func:`vizkit.open_scan`).
     """
-    from vizkit.report import resolve_model, weights_sha256
+    from vizkit.sources import resolve_model, weights_sha256
 
     if out is None:
         raise InputError("scan needs out=DIR: the folder that keeps the maps and the table")

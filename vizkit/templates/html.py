@@ -1,10 +1,11 @@
 """The report's HTML: one self-contained page, inline CSS, images as ``data:`` URIs, no script.
 
 Blocks (:class:`Figure`, :class:`Table`, :class:`Text`, :class:`Code`, :class:`Note`,
-:class:`Group`) make up :class:`Section` objects; :func:`render_page` turns them into a page.
+:class:`About`, :class:`Group`) make up :class:`Section` objects; :func:`render_page` turns them into a page.
 Nothing here loads anything from outside the file: the page opens offline, from an email
 attachment or a course website alike. Links to the figure and table files written next to the
-report are plain relative ``<a href>`` links, which load nothing until clicked.
+report are plain relative ``<a href>`` links, and papers are ``https`` links: neither loads
+anything until clicked.
 """
 
 from __future__ import annotations
@@ -54,6 +55,21 @@ class Details:
 class Note:
     text: str
     kind: str = "warning"  # "warning" | "info"
+
+
+@dataclasses.dataclass
+class About:
+    """A method or metric explained in plain language, with its paper.
+
+    The paper link is a plain ``<a href>`` to an ``https`` address (arXiv, DOI): it loads
+    nothing until clicked, so the page still opens offline.
+    """
+
+    title: str
+    text: str
+    reference: str = ""
+    url: str | None = None
+    kind: str = ""  # e.g. the method's family
 
 
 @dataclasses.dataclass
@@ -116,6 +132,9 @@ pre { background: var(--soft); border: 1px solid var(--line); padding: 10px 12px
          padding: 0 7px; border-radius: 9px; color: #fff; background: var(--muted);
          vertical-align: middle; }
 .badge.failed, .badge.partial { background: var(--warn); }
+.about { margin: 6px 0 12px; } .about p { margin: 2px 0; }
+.about .kind, .about .ref { color: var(--muted); } .about .ref { font-size: 13px; }
+.about a { color: var(--accent); overflow-wrap: anywhere; }
 footer { color: var(--muted); font-size: 13px; padding: 14px 40px 30px;
          border-top: 1px solid var(--line); }
 @media print { nav { display: none; } main { padding: 0 12px; } section { break-inside: avoid-page; } }
@@ -123,6 +142,7 @@ footer { color: var(--muted); font-size: 13px; padding: 14px 40px 30px;
 """
 
 _SAFE_HREF = re.compile(r"^[A-Za-z0-9_./-]+$")
+_PAPER_HREF = re.compile(r"^https://[A-Za-z0-9_./:#?=&%~+-]+$")
 
 
 def _e(text: object) -> str:
@@ -167,6 +187,19 @@ def render_block(block: object) -> str:
     if isinstance(block, Note):
         kind = "info" if block.kind == "info" else "warning"
         return f'<div class="note {kind}">{_e(block.text)}</div>'
+    if isinstance(block, About):
+        kind = f' <span class="kind">({_e(block.kind)})</span>' if block.kind else ""
+        link = ""
+        if block.url and _PAPER_HREF.match(block.url):
+            link = (
+                f' <a class="paper" href="{_e(block.url)}" rel="noopener noreferrer">'
+                f"{_e(block.url)}</a>"
+            )
+        ref = f'<p class="ref">{_e(block.reference)}{link}</p>' if block.reference else ""
+        return (
+            f'<div class="about"><p><strong>{_e(block.title)}</strong>{kind}: '
+            f"{_e(block.text)}</p>{ref}</div>"
+        )
     if isinstance(block, Group):
         inner = "".join(render_block(b) for b in block.blocks)
         return f'<div class="group"><h3>{_e(block.title)}</h3>{inner}</div>'
@@ -218,4 +251,15 @@ def render_page(
     )
 
 
-__all__ = ["Code", "Details", "Figure", "Group", "Note", "Section", "Table", "Text", "render_page"]
+__all__ = [
+    "About",
+    "Code",
+    "Details",
+    "Figure",
+    "Group",
+    "Note",
+    "Section",
+    "Table",
+    "Text",
+    "render_page",
+]
