@@ -1,4 +1,4 @@
-"""vizkit dashboard: ``streamlit run dashboards/app.py -- --model sample:shapes_vgg`` (or ``make dashboard``).
+"""vizkit dashboard: ``streamlit run dashboards/app.py -- --model sample:imagenet_lite0`` (or ``make dashboard``).
 
 The entry point is the frame around every page: it keeps page settings alive across page
 switches, draws the sidebar (model and images), stores the session's choice for the pages, and

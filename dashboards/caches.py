@@ -8,6 +8,8 @@
 - :func:`jobs`: finished and running computations (:class:`~dashboards.jobs.JobStore`).
 - :func:`figures`: rendered figures as PNG bytes (:class:`~dashboards.display.FigureCache`),
   never live ``Figure`` objects.
+- :func:`method_facts`: the method registry's facts, read from the compute worker (the server
+  never imports TensorFlow).
 - :func:`registry` and :func:`session`: uploads per session, released when Streamlit drops the
   session (a session-scoped resource whose ``on_release`` runs on disconnect).
 - :func:`sample_images`, :func:`sample_metadata`, ...: the sample models' own files.
@@ -74,6 +76,14 @@ def figures() -> FigureCache:
     return FigureCache()
 
 
+@st.cache_resource(show_spinner="Starting the compute process...")
+def method_facts() -> dict[str, Any]:
+    """The registry's method facts by name, read once from the compute worker (filling the
+    registry imports TensorFlow, which the server never loads)."""
+    facts = workers().compute.call("method_facts", timeout=600, label="Reading the methods")
+    return {info.name: info for info in facts}
+
+
 def _releaser(store: JobStore, cache: FigureCache, found: Workers) -> Any:
     """What to do with uploads no session holds any more (runs on Streamlit's session thread,
     outside any script run, so it gets the stores now rather than through the caches)."""
@@ -127,7 +137,23 @@ def sample_images(name: str) -> Any:
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def sample_history(name: str) -> Any:
-    return vizkit.sample_history(name)
+    """The training history, or None for samples whose weights were converted, not trained."""
+    from vizkit.errors import VizkitError
+
+    try:
+        return vizkit.sample_history(name)
+    except VizkitError:
+        return None
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def sample_metadata(name: str) -> dict[str, Any]:
+    return vizkit.sample_metadata(name)
+
+
+@st.cache_data(max_entries=8, show_spinner="Reading the test-set predictions...")
+def sample_test_predictions(name: str) -> Any:
+    return vizkit.sample_test_predictions(name)
 
 
 @st.cache_data(max_entries=8, show_spinner="Reading the test-set predictions...")
@@ -135,5 +161,5 @@ def sample_confusion(name: str) -> Any:
     """The sample's test-set confusion matrix (a :class:`vizkit.results.ConfusionMatrix`)."""
     from vizkit.results import ConfusionMatrix
 
-    found = vizkit.sample_test_predictions(name)
+    found = sample_test_predictions(name)
     return ConfusionMatrix.from_predictions(found.labels, found.predictions, found.class_names)

@@ -74,6 +74,29 @@ def warm(progress: Progress = _no_progress) -> None:
     vizkit.available_methods()
 
 
+def method_facts(progress: Progress = _no_progress) -> tuple[Any, ...]:
+    """The registry's :class:`vizkit.registry.MethodInfo` of every method, without the class.
+
+    The server reads method facts from here: filling the registry imports the method modules
+    and so TensorFlow, which the Streamlit server process never loads.
+    """
+    import vizkit
+
+    return tuple(
+        dataclasses.replace(vizkit.get_method(name), cls=None)
+        for name in vizkit.available_methods()
+    )
+
+
+def recipe_defaults(
+    input_shape: tuple[int | None, ...] | None, progress: Progress = _no_progress
+) -> dict[str, Any]:
+    """The activation-maximization recipe vizkit picks for an input shape."""
+    import vizkit
+
+    return vizkit.Recipe.for_input(input_shape).as_dict()
+
+
 # --------------------------------------------------------------------------------------------
 # Models
 # --------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 Options after ``--`` win over environment variables:
 
 - ``--model`` (``VIZKIT_DASHBOARD_MODEL``): ``sample:NAME`` or a ``.keras`` / ``.h5`` path, loaded
-  with vizkit's safe loader like any upload (default ``sample:shapes_vgg``);
+  with vizkit's safe loader like any upload (default ``sample:imagenet_lite0``, the flagship);
 - ``--memory-mb`` (``VIZKIT_DASHBOARD_MEMORY_MB``): memory each worker process may add to what it
   needs to start (default 3072); a model or job that needs more ends with a one-line error;
 - ``--job-seconds`` (``VIZKIT_DASHBOARD_JOB_SECONDS``): the longest one computation may run
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-DEFAULT_MODEL = "sample:shapes_vgg"
+DEFAULT_MODEL = "sample:imagenet_lite0"
 DEFAULT_MEMORY_MB = 3072
 DEFAULT_JOB_SECONDS = 1800.0
 MAX_MODEL_UPLOADS = 3  # per session; the oldest is forgotten when a fourth arrives

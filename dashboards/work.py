@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-import vizkit
 from dashboards import caches, jobs
 from dashboards.context import Context
 from dashboards.settings import settings
@@ -150,15 +149,30 @@ def layer_channels(ctx: Context, layer: str) -> int:
 
 def recipe_defaults(ctx: Context) -> dict[str, Any]:
     """The activation-maximization recipe vizkit picks for this model's input size."""
-    return vizkit.Recipe.for_input(ctx.facts.input_shape).as_dict()
+    shape = ctx.facts.input_shape
+    key = jobs.make_key("recipe", shape)
+    return _run(ctx, key, "Reading the recipe...", "recipe_defaults", shape, quick=True)
 
 
 # --------------------------------------------------------------------------------------------
 # Attribution
 # --------------------------------------------------------------------------------------------
+def method_info(method: str) -> Any:
+    """The registry's :class:`vizkit.registry.MethodInfo` of ``method`` (read in the worker)."""
+    found = caches.method_facts().get(method)
+    if found is None:
+        raise InputError(f"unknown method {method!r}: choose one of {', '.join(method_names())}")
+    return found
+
+
+def method_names() -> list[str]:
+    """Every registered method, in the registry's order."""
+    return list(caches.method_facts())
+
+
 def default_params(method: str) -> dict[str, Any]:
     """A method's defaults as the parameter widgets pass them (so cached maps are shared)."""
-    info = vizkit.get_method(method)
+    info = method_info(method)
     return {p.name: p.default for p in info.params if p.name not in HIDDEN_PARAMS}
 
 
@@ -176,7 +190,7 @@ def explain(
     ctx: Context, method: str, target: Any, layer: str | None, params: dict[str, Any]
 ) -> Any:
     """One method's Explanation of the selected images (a cached job)."""
-    info = vizkit.get_method(method)
+    info = method_info(method)
     layer = layer if info.needs_layer else None
     key = jobs.make_key(
         "explain", ctx.key, ctx.images_key, method, target, layer, sorted(params.items())
@@ -194,6 +208,14 @@ def explain(
         params,
         ctx.class_names,
     )
+
+
+def compare(explanations: Sequence[Any]) -> Any:
+    """``vizkit.compare``: the explanations side by side (the result type itself, as
+    ``vizkit.compare`` lives with the methods, which import TensorFlow)."""
+    from vizkit.results.explanation import Comparison
+
+    return Comparison(tuple(explanations))
 
 
 def maps_arrays(explanations: Sequence[Any]) -> dict[str, np.ndarray]:
@@ -320,12 +342,10 @@ def evaluation(
 
 def registry_methods(keep: Callable[[Any], bool] = lambda info: True) -> list[str]:
     """Registered method names whose :class:`vizkit.registry.MethodInfo` passes ``keep``."""
-    return [m for m in vizkit.available_methods() if keep(vizkit.get_method(m))]
+    return [m for m, info in caches.method_facts().items() if keep(info)]
 
 
 def perturbation_title() -> str:
     """The perturbation page's title: the labels of the registry's perturbation methods."""
-    labels = [
-        vizkit.get_method(m).label for m in registry_methods(lambda i: i.family == PERTURBATION)
-    ]
+    labels = [method_info(m).label for m in registry_methods(lambda i: i.family == PERTURBATION)]
     return " / ".join(labels) or "Perturbation"

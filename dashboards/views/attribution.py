@@ -11,7 +11,6 @@ from typing import Any
 
 import streamlit as st
 
-import vizkit
 from dashboards import display, work
 from dashboards import widgets as w
 from dashboards.context import Context
@@ -64,7 +63,7 @@ def top_classes(ctx: Context) -> None:
 def grid(ctx: Context, explanations: list[Any], computed: tuple[Any, ...]) -> None:
     """Display options and the grid: changing them redraws from the cached maps only."""
     options = w.display_options("attr")
-    comparison = vizkit.compare(explanations)
+    comparison = work.compare(explanations)
     display.show_figure(
         lambda: comparison.plot(
             kind=options["kind"],
@@ -88,7 +87,7 @@ def grid(ctx: Context, explanations: list[Any], computed: tuple[Any, ...]) -> No
 
 def body(ctx: Context) -> None:
     methods = work.registry_methods()
-    infos = {m: vizkit.get_method(m) for m in methods}
+    infos = {m: work.method_info(m) for m in methods}
     top = st.columns([3, 2])
     chosen = w.multiselect(
         "Methods",
@@ -135,7 +134,7 @@ def body(ctx: Context) -> None:
     grid(ctx, explanations, (ctx.key, ctx.images_key, chosen, target, layer, params))
     with st.expander("Per-image table and raw maps"):
         display.show_table(
-            vizkit.compare(explanations).to_frame(), "attribution_table", hide_index=True
+            work.compare(explanations).to_frame(), "attribution_table", hide_index=True
         )
         display.download_npz(work.maps_arrays(explanations), "attribution_maps")
 

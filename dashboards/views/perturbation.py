@@ -11,7 +11,6 @@ from typing import Any
 
 import streamlit as st
 
-import vizkit
 from dashboards import display, work
 from dashboards import widgets as w
 from dashboards.context import Context
@@ -63,10 +62,10 @@ def body(ctx: Context) -> None:
         methods,
         "pert_method",
         methods[0],
-        format_func=lambda m: vizkit.get_method(m).label,
+        format_func=lambda m: work.method_info(m).label,
         where=cols[0],
     )
-    info = vizkit.get_method(method)
+    info = work.method_info(method)
     target = w.target_picker(ctx, "pert_target", where=cols[1])
     height, width = ctx.images.shape[1:3]
     params = w.param_widgets(
