@@ -17,7 +17,9 @@ the user's action until the new figure is in the page and its image has loaded:
 "Done" is read from the DOM: every figure writes a hidden ``#vk-figure-<name>`` element with a
 render counter (:func:`dashboards.display.figure_marker`); the bench waits for the counter to
 grow and for every image in the main area to have loaded. Medians are reported, with the load
-average of the machine (the timings are wall-clock and the machine may be shared).
+average of the machine (the timings are wall-clock and the machine may be shared) and the CPU
+seconds the server and its worker processes spent per action (independent of other load: on a
+quiet machine the wall time cannot be much below it, nor, for one-threaded work, much above).
 """
 
 from __future__ import annotations
@@ -88,12 +90,41 @@ def wait_drawn(page: Any, before: int, timeout: float = 120.0, name: str = GRID)
     raise TimeoutError(f"figure {name} was not drawn within {timeout:.0f} s")
 
 
-def timed(page: Any, action: Callable[[], None], timeout: float = 120.0) -> float:
-    """Seconds from ``action`` to the grid being drawn again."""
+SERVER: list[int] = []  # the server's pid, for CPU accounting
+
+
+def server_cpu() -> tuple[float, float]:
+    """CPU seconds of the server process, and of the server with its worker processes."""
+    if not SERVER:
+        return 0.0, 0.0
+    return tree_cpu(SERVER[0], children=False), tree_cpu(SERVER[0])
+
+
+def since(cpu: tuple[float, float]) -> tuple[float, float]:
+    now = server_cpu()
+    return now[0] - cpu[0], now[1] - cpu[1]
+
+
+def settle(limit: float = 120.0, quiet: float = 0.05, window: float = 1.0) -> float:
+    """Wait until the server and its workers are idle (warm-ups done); seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        before = server_cpu()[1]
+        time.sleep(window)
+        if server_cpu()[1] - before < quiet:
+            break
+    return time.monotonic() - started
+
+
+def timed(page: Any, action: Callable[[], None], timeout: float = 120.0) -> tuple[float, ...]:
+    """Seconds from ``action`` to the grid being drawn again, and the CPU seconds the server
+    (alone, and with its workers) spent meanwhile."""
     before = renders(page)
+    cpu = server_cpu()
     started = time.monotonic()
     action()
-    return wait_drawn(page, before, timeout) - started
+    wall = wait_drawn(page, before, timeout) - started
+    return (wall, *since(cpu), float(figure_info(page).get("cpu", "nan")))
 
 
 def main_area(page: Any) -> Any:
@@ -168,11 +199,36 @@ def session(browser: Any, url: str) -> Iterator[Any]:
         context.close()
 
 
-def open_attribution(page: Any, url: str, timeout: float = 300.0) -> float:
-    """Open the Attribution page in ``page``; seconds until the first grid is shown."""
+def open_attribution(page: Any, url: str, timeout: float = 300.0) -> tuple[float, ...]:
+    """Open the Attribution page in ``page``; seconds until the first grid is shown (and the
+    server's CPU seconds meanwhile)."""
+    cpu = server_cpu()
     started = time.monotonic()
     page.goto(f"{url}/attribution", wait_until="commit")
-    return wait_drawn(page, 0, timeout) - started
+    wall = wait_drawn(page, 0, timeout) - started
+    return (wall, *since(cpu), float(figure_info(page).get("cpu", "nan")))
+
+
+def tree_cpu(pid: int, children: bool = True) -> float:
+    """CPU seconds (user + system) used so far by process ``pid`` and (``children``) its
+    descendants (Linux)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        child = int(stat.parent.name)
+        parents[child] = int(fields[1])
+        times[child] = (int(fields[11]) + int(fields[12])) / tick
+    tree, todo = {pid}, [pid] if children else []
+    while todo:
+        current = todo.pop()
+        tree.add(current)
+        todo += [c for c, parent in parents.items() if parent == current and c not in tree]
+    return sum(times.get(p, 0.0) for p in tree)
 
 
 def load() -> str:
@@ -183,8 +239,13 @@ def load() -> str:
 # --------------------------------------------------------------------------------------------
 # The measurements
 # --------------------------------------------------------------------------------------------
-def display_changes(page: Any, repeats: int) -> dict[str, list[float]]:
-    found: dict[str, list[float]] = {"cmap": [], "kind": [], "opacity": [], "scale": []}
+def display_changes(page: Any, repeats: int) -> dict[str, list[tuple[float, ...]]]:
+    found: dict[str, list[tuple[float, ...]]] = {
+        "cmap": [],
+        "kind": [],
+        "opacity": [],
+        "scale": [],
+    }
     kinds = ("Heatmap", "Masked", "Overlay")
     scales = ("Shared per row", "Per panel")
     for i in range(repeats):
@@ -195,18 +256,23 @@ def display_changes(page: Any, repeats: int) -> dict[str, list[float]]:
     return found
 
 
-def target_changes(page: Any, repeats: int) -> dict[str, list[float]]:
-    found: dict[str, list[float]] = {"class": [], "layer": []}
+def target_changes(page: Any, repeats: int) -> dict[str, list[tuple[float, ...]]]:
+    found: dict[str, list[tuple[float, ...]]] = {"class": [], "layer": [], "far layer": []}
     layers = option_texts(page, "Layer")
     for i in range(repeats):
         found["class"].append(timed(page, pick(page, "Target class", CLASSES[i % len(CLASSES)])))
         layer = layers[(i + 1) % len(layers)] if len(layers) > 1 else None
         if layer is not None:
             found["layer"].append(timed(page, pick(page, "Layer", layer)))
+    from dashboards.work import WARM_LAYERS  # layers after the shown one traced ahead
+
+    far = layers[WARM_LAYERS + 1 :][:2]
+    for layer in far:  # beyond the layers traced ahead: the tracing is part of the wait
+        found["far layer"].append(timed(page, pick(page, "Layer", layer)))
     return found
 
 
-def one_photo(page: Any, repeats: int) -> list[float]:
+def one_photo(page: Any, repeats: int) -> list[tuple[float, ...]]:
     """Keep one photo in the sidebar's image picker, then change the target class."""
     sidebar = page.locator('[data-testid="stSidebar"]')
     picker = sidebar.locator('[data-testid="stMultiSelect"]').first
@@ -222,31 +288,38 @@ def one_photo(page: Any, repeats: int) -> list[float]:
 
 
 def measure(model: str = MODEL, repeats: int = 5) -> dict[str, Any]:
-    """Run every measurement once against a fresh server; seconds per action."""
+    """Run every measurement once against a fresh server: ``(wall, server CPU)`` seconds per
+    action."""
     from tests.dashboards.test_browser import serve
 
     results: dict[str, Any] = {"model": model, "load_before": load()}
+    processes: list[Any] = []
     with tempfile.TemporaryDirectory() as tmp, chromium() as browser:
         log = Path(tmp) / "streamlit.log"
         started = time.monotonic()
-        with serve(model, log, timeout=300.0, max_steps=None) as url:
+        with serve(model, log, timeout=300.0, max_steps=None, processes=processes) as url:
+            SERVER[:] = [processes[0].pid]
             with session(browser, url) as page:
                 open_attribution(page, url)
-                results["cold"] = [time.monotonic() - started]
+                results["cold"] = [(time.monotonic() - started, *server_cpu(), float("nan"))]
                 results["first_figure"] = figure_info(page)
+                results["warm_up_seconds"] = settle()
             results["session"] = []
             for _ in range(repeats):
                 with session(browser, url) as page:
                     results["session"].append(open_attribution(page, url))
             with session(browser, url) as page:
                 open_attribution(page, url)
+                settle()
                 parts = display_changes(page, repeats)
                 results["display_parts"] = parts
                 results["display"] = [t for v in parts.values() for t in v]
+                settle()
                 parts = target_changes(page, repeats)
                 results["target_parts"] = parts
-                results["target"] = [t for v in parts.values() for t in v]
+                results["target"] = [t for k, v in parts.items() if k != "far layer" for t in v]
                 results["one_photo"] = one_photo(page, repeats)
+            SERVER.clear()
     results["load_after"] = load()
     return results
 
@@ -255,18 +328,25 @@ def table(results: dict[str, Any]) -> list[str]:
     lines = [
         f"model {results['model']}; load average before {results['load_before']}, "
         f"after {results['load_after']}",
-        "| measurement | median s | min s | max s | runs | target s |",
-        "|---|---|---|---|---|---|",
+        f"warm-ups after the first page: {results['warm_up_seconds']:.0f} s",
+        "| measurement | median s | min s | max s | CPU s: server, + workers, figure | runs "
+        "| target s |",
+        "|---|---|---|---|---|---|---|",
     ]
 
-    def row(label: str, values: list[float], target: float | None) -> None:
+    def row(label: str, values: list[tuple[float, ...]], target: float | None) -> None:
         if not values:
             return
-        median = statistics.median(values)
+        wall = [v[0] for v in values]
+        median = statistics.median(wall)
         mark = "**" if target is not None and median > target else ""
+        server = statistics.median(v[1] for v in values)
+        both = statistics.median(v[2] for v in values)
+        figure = statistics.median(v[3] for v in values) if len(values[0]) > 3 else float("nan")
         lines.append(
-            f"| {label} | {mark}{median:.2f}{mark} | {min(values):.2f} | {max(values):.2f} | "
-            f"{len(values)} | {'' if target is None else f'< {target:g}'} |"
+            f"| {label} | {mark}{median:.2f}{mark} | {min(wall):.2f} | {max(wall):.2f} | "
+            f"{server:.2f}, {both:.2f}, {figure:.2f} | {len(values)} | "
+            f"{'' if target is None else f'< {target:g}'} |"
         )
 
     for name in ("cold", "session", "display"):

@@ -49,10 +49,12 @@ def icon() -> Image.Image:
     return Image.fromarray((image * 255).astype(np.uint8))
 
 
+caches.freeze_imports()  # once: Streamlit's collection after each run skips the imports
 st.set_page_config(page_title="vizkit", page_icon=icon(), layout="wide")
 w.keep_widget_state()
 conf = settings.settings()
 caches.workers()  # starts the compute worker (TensorFlow loads while the page draws)
+caches.preload()  # opens the start-up model and traces its first method meanwhile
 navigation = st.navigation(
     [
         st.Page(str(HERE / "views" / file), title=title, icon=page_icon, default=(i == 0))

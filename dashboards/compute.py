@@ -37,6 +37,16 @@ class ModelRef:
 
 
 @dataclasses.dataclass(frozen=True)
+class Candidate:
+    """A layer the CAM methods can explain at (from ``vizkit.candidate_layers``), as the
+    server keeps it: ``vizkit.layers.CandidateLayer`` lives in a module that imports
+    TensorFlow, which the server process never loads."""
+
+    path: str
+    label: str
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelFacts:
     """What the pages need to know about a model, computed once when it is opened."""
 
@@ -49,7 +59,7 @@ class ModelFacts:
     head_error: str | None
     spatial_layers: tuple[str, ...]
     conv_layers: tuple[str, ...]
-    candidates: tuple[Any, ...]  # vizkit.layers.CandidateLayer, best first
+    candidates: tuple[Candidate, ...]  # best first
     summary: Any  # vizkit.ModelSummary
     value_range: tuple[float, float] = (0.0, 1.0)
     class_names: tuple[str, ...] | None = None
@@ -184,7 +194,9 @@ def describe(loaded: Any, key: str, sample: str | None) -> ModelFacts:
         conv_layers=tuple(
             path for path, layer in models.iter_layers(loaded) if isinstance(layer, CONV_TYPES)
         ),
-        candidates=tuple(vizkit.candidate_layers(loaded)) if image_model else (),
+        candidates=tuple(Candidate(c.path, c.label) for c in vizkit.candidate_layers(loaded))
+        if image_model
+        else (),
         summary=vizkit.summarize(loaded),
         value_range=value_range,
         class_names=class_names,
@@ -306,6 +318,21 @@ def explain(
     if class_names and not result.class_names:
         result = dataclasses.replace(result, class_names=tuple(class_names))
     return result
+
+
+def warm_method(
+    ref: ModelRef, method: str, layer: str | None, progress: Progress = _no_progress
+) -> None:
+    """Compile ``method``'s graph for ``layer`` (one blank image) so that the user's own request
+    for it finds it traced: tracing a graph of a 224x224 network takes seconds, running it a
+    fraction of one."""
+    import vizkit
+    from vizkit import models
+
+    loaded = model(ref)
+    shape = models.input_shape(loaded)
+    blank = np.zeros((1, *shape[1:]), np.float32)
+    vizkit.explain(loaded, blank, method=method, targets=0, layer=layer)
 
 
 def maximize(

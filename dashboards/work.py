@@ -20,6 +20,8 @@ from dashboards.settings import settings
 from vizkit.errors import InputError
 
 HIDDEN_PARAMS = ("batch_size",)  # a memory knob, not a modelling choice
+DEFAULT_ATTRIBUTION = ("gradcam",)  # the Attribution page's first methods (traced at start)
+WARM_LAYERS = 3  # layers of the layer picker traced ahead, after the one shown
 PERTURBATION = "perturbation"  # the registry family the perturbation page shows
 QUICK_SECONDS = 300.0
 
@@ -216,6 +218,36 @@ def compare(explanations: Sequence[Any]) -> Any:
     from vizkit.results.explanation import Comparison
 
     return Comparison(tuple(explanations))
+
+
+def warm(
+    warmer: Any,
+    facts: Any,
+    spec: str,
+    methods: Sequence[str],
+    layer: str | None,
+    count: int = WARM_LAYERS,
+) -> None:
+    """Trace ``methods`` ahead of time: on the model's first candidate layer (``layer`` None),
+    or on the next ``count`` candidate layers after ``layer`` (the ones a user tries next)."""
+    from dashboards.compute import ModelRef
+
+    shape = facts.input_shape
+    if not facts.candidates or not shape or None in shape[1:]:
+        return
+    paths = [c.path for c in facts.candidates]
+    wanted = paths[:1] if layer is None else [p for p in paths if p != layer][:count]
+    ref = ModelRef(facts.key, spec)
+    for method in methods:
+        for path in wanted:
+            warmer.want(("warm", facts.key, method, path), "warm_method", ref, method, path)
+
+
+def warm_layers(ctx: Context, methods: Sequence[str], layer: str | None) -> None:
+    """Trace the layer picker's next layers for ``methods`` while the worker is idle."""
+    wanted = [m for m in methods if method_info(m).needs_layer]
+    if wanted and layer is not None:
+        warm(caches.warmer(), ctx.facts, ctx.ref.spec, wanted, layer)
 
 
 def maps_arrays(explanations: Sequence[Any]) -> dict[str, np.ndarray]:

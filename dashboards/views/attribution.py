@@ -15,7 +15,6 @@ from dashboards import display, work
 from dashboards import widgets as w
 from dashboards.context import Context
 
-DEFAULT_METHODS = ("gradcam",)
 TARGET_KEY = w.KEEP + "attr_target"
 TOP_K = 3
 PER_ROW = 4
@@ -76,6 +75,7 @@ def grid(ctx: Context, explanations: list[Any], computed: tuple[Any, ...]) -> No
         "attribution_grid",
         key=(computed, options),
         tags=ctx.tags,
+        layout=(computed, options["kind"], options["shared"], options["absolute"]),
     )
     layer = next((e.layer for e in explanations if e.layer), None)
     st.caption(
@@ -93,7 +93,7 @@ def body(ctx: Context) -> None:
         "Methods",
         methods,
         "attr_methods",
-        default=[m for m in DEFAULT_METHODS if m in methods] or methods[:1],
+        default=[m for m in work.DEFAULT_ATTRIBUTION if m in methods] or methods[:1],
         format_func=lambda m: infos[m].label,
         where=top[0],
         help="Each method becomes a column of the grid.",
@@ -132,6 +132,7 @@ def body(ctx: Context) -> None:
 
     explanations = [work.explain(ctx, m, target, layer, params.get(m, {})) for m in chosen]
     grid(ctx, explanations, (ctx.key, ctx.images_key, chosen, target, layer, params))
+    work.warm_layers(ctx, chosen, layer)
     with st.expander("Per-image table and raw maps"):
         display.show_table(
             work.compare(explanations).to_frame(), "attribution_table", hide_index=True

@@ -46,6 +46,7 @@ def rows(ctx: Context, explanation: Any, computed: tuple[Any, ...]) -> None:
         explanation.method,
         key=(computed, cmap, alpha),
         tags=ctx.tags,
+        layout=computed,
     )
     st.caption(f"Computed in {explanation.seconds:.2f} s.")
     w.fragment_marker("pert")

@@ -73,8 +73,11 @@ def serve(
     timeout: float = 120.0,
     max_steps: str | None = "40",
     uploads: Path | None = None,
+    processes: list | None = None,
 ) -> Iterator[str]:
-    """Run ``streamlit run dashboards/app.py`` on 127.0.0.1 and a free port; always stop it."""
+    """Run ``streamlit run dashboards/app.py`` on 127.0.0.1 and a free port; always stop it.
+
+    The server's ``Popen`` is appended to ``processes`` when given."""
     port = free_port()
     command = [
         sys.executable,
@@ -101,6 +104,8 @@ def serve(
         env["VIZKIT_MAX_STEPS"] = env.get("VIZKIT_MAX_STEPS", max_steps)
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+        if processes is not None:
+            processes.append(process)
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + timeout
