@@ -178,6 +178,17 @@ def default_params(method: str) -> dict[str, Any]:
     return {p.name: p.default for p in info.params if p.name not in HIDDEN_PARAMS}
 
 
+def size_limits(ctx: Context, info: Any) -> dict[str, int]:
+    """Integer parameters whose registry help says they are in pixels (patch sizes, strides),
+    capped below the images' shorter side (a patch as large as the image hides everything)."""
+    side = int(min(ctx.images.shape[1:3])) if ctx.images is not None else None
+    if not side:
+        return {}
+    return {
+        p.name: max(1, side - 1) for p in info.params if p.type is int and "pixel" in p.help.lower()
+    }
+
+
 def resolve_target(ctx: Context, target: Any) -> Any:
     if target == "predicted":
         return None

@@ -128,7 +128,13 @@ def body(ctx: Context) -> None:
             for i, m in enumerate(chosen):
                 where = columns[i % len(columns)]
                 where.markdown(f"**{infos[m].label}**")
-                params[m] = w.param_widgets(infos[m], "attr", where=where, skip=work.HIDDEN_PARAMS)
+                params[m] = w.param_widgets(
+                    infos[m],
+                    "attr",
+                    where=where,
+                    skip=work.HIDDEN_PARAMS,
+                    limits=work.size_limits(ctx, infos[m]),
+                )
 
     explanations = [work.explain(ctx, m, target, layer, params.get(m, {})) for m in chosen]
     grid(ctx, explanations, (ctx.key, ctx.images_key, chosen, target, layer, params))

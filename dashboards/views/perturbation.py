@@ -17,11 +17,6 @@ from dashboards.context import Context
 from vizkit.plotting import plot_explanation_rows
 
 
-def size_limits(info: Any, side: int) -> dict[str, int]:
-    """Integer parameters whose registry help says they are in pixels, capped at ``side``."""
-    return {p.name: side for p in info.params if p.type is int and "pixel" in p.help.lower()}
-
-
 @st.fragment
 def rows(ctx: Context, explanation: Any, computed: tuple[Any, ...]) -> None:
     """Colour map and opacity redraw the rows from the cached map only."""
@@ -68,13 +63,8 @@ def body(ctx: Context) -> None:
     )
     info = work.method_info(method)
     target = w.target_picker(ctx, "pert_target", where=cols[1])
-    height, width = ctx.images.shape[1:3]
     params = w.param_widgets(
-        info,
-        "pert",
-        skip=work.HIDDEN_PARAMS,
-        limits=size_limits(info, int(min(height, width))),
-        columns=3,
+        info, "pert", skip=work.HIDDEN_PARAMS, limits=work.size_limits(ctx, info), columns=3
     )
     st.caption(
         f"{info.label} hides parts of each image and measures how the target's score changes. "
