@@ -35,6 +35,7 @@ PAGES = [
     ("perturbation.py", work.perturbation_title(), ":material/select_all:"),
     ("activation_max.py", "Activation maximization", ":material/auto_awesome:"),
     ("evaluation.py", "Evaluation", ":material/fact_check:"),
+    ("dataset.py", "Dataset", ":material/dataset:"),
 ]
 
 

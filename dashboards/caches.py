@@ -3,8 +3,9 @@
 - :func:`workers`: the worker processes (:mod:`dashboards.worker`). ``compute`` holds the
   models and runs every computation; ``sandbox`` checks uploaded model files and ``images``
   decodes uploaded images (untrusted bytes; no TensorFlow there), so a hostile upload ends one
-  of these, never the shared compute worker or the server. All run under the memory cap of
-  :class:`~dashboards.settings.Settings`; the two for uploads stop when idle.
+  of these, never the shared compute worker or the server; ``datasets`` runs the Dataset page's
+  scans and views, so a long scan never holds up the other pages. All run under the memory cap
+  of :class:`~dashboards.settings.Settings`; all but ``compute`` stop when idle.
 - :func:`jobs`: finished and running computations (:class:`~dashboards.jobs.JobStore`).
 - :func:`warmer` and :func:`preload`: graphs traced ahead of the user's requests while the
   compute worker is idle (:class:`~dashboards.warmer.Warmer`).
@@ -43,9 +44,10 @@ class Workers:
     compute: Worker
     sandbox: Worker
     images: Worker
+    datasets: Worker
 
     def stop(self) -> None:
-        for worker in (self.compute, self.sandbox, self.images):
+        for worker in (self.compute, self.sandbox, self.images, self.datasets):
             worker.stop()
 
 
@@ -63,6 +65,13 @@ def workers() -> Workers:
         ),
         images=Worker(
             "images", memory_mb=conf.memory_mb, threads=2, idle_seconds=SANDBOX_IDLE_SECONDS
+        ),
+        datasets=Worker(  # scans and their views: started by the Dataset page only
+            "datasets",
+            memory_mb=conf.memory_mb,
+            threads=3,
+            warm="warm",
+            idle_seconds=SANDBOX_IDLE_SECONDS,
         ),
     )
     found.compute.start()  # importing TensorFlow takes seconds: start while the page draws
@@ -163,6 +172,22 @@ def session() -> SessionData:
 # --------------------------------------------------------------------------------------------
 # Sample models' own files (small, trusted, read in the server process)
 # --------------------------------------------------------------------------------------------
+@st.cache_resource(max_entries=4, show_spinner="Opening the scan...")
+def scan(root: str, stamp: tuple[int, ...]) -> Any:
+    """A scan store opened for reading (``vizkit.open_scan``; no TensorFlow), once per
+    ``stamp`` (its files' modification times: a scan still running is read again)."""
+    del stamp
+    return vizkit.open_scan(root)
+
+
+@st.cache_data(ttl=15, max_entries=4, show_spinner=False)
+def data_folders(root: str) -> Any:
+    """Scans and image folders under the data folder (looked up at most every 15 s)."""
+    from dashboards import datasets
+
+    return datasets.find(root)
+
+
 @st.cache_data(max_entries=8, show_spinner="Loading sample images...")
 def sample_images(name: str) -> Any:
     return vizkit.sample_images(name)

@@ -392,3 +392,50 @@ def evaluation(
     from vizkit.metrics import run_evaluation
 
     return run_evaluation(model(ref), images, explanations, list(metrics), targets, **options)
+
+
+# --------------------------------------------------------------------------------------------
+# Whole datasets (the datasets worker)
+# --------------------------------------------------------------------------------------------
+def scan_folder(
+    spec: str,
+    folder: str,
+    out: str,
+    methods: Sequence[str],
+    metrics: Sequence[str],
+    masks: str | None,
+    value_range: tuple[float, float],
+    progress: Progress = _no_progress,
+) -> dict[str, Any]:
+    """``vizkit.scan`` of an image folder into ``out`` (resumable: a rerun continues); returns
+    what was done. The model is loaded from ``spec`` by vizkit's safe loader, so the manifest
+    records how to resume it."""
+    import vizkit
+
+    def report(done: int, total: int | None) -> None:
+        text = f"Scanned {done} of {total} images" if total else f"Scanned {done} images"
+        progress(done / total if total else 0.0, text)
+
+    scan = vizkit.scan(
+        spec,
+        folder,
+        methods=list(methods),
+        out=out,
+        masks=masks,
+        metrics=list(metrics) or None,
+        value_range=value_range,
+        progress=report,
+    )
+    return {"root": str(scan.root), "images": len(scan.table), "skipped": len(scan.skipped)}
+
+
+def scan_view(
+    root: str, view: str, method: str, options: dict[str, Any], progress: Progress = _no_progress
+) -> Any:
+    """One dataset-level view of a scan: ``vizkit.open_scan(root).<view>(method, **options)``
+    (``class_means``, ``confusion``, ``errors``, ``ranked`` or ``spatial_bias``)."""
+    import vizkit
+
+    if view not in ("class_means", "confusion", "errors", "ranked", "spatial_bias"):
+        raise ValueError(f"unknown scan view {view!r}")
+    return getattr(vizkit.open_scan(root), view)(method, **options)

@@ -242,10 +242,11 @@ def figure_marker(
 
 def show_table(
     frame: Any, name: str, *, where: Any = None, height: Any = "auto", **kwargs: Any
-) -> None:
-    """A sortable table with a CSV download."""
+) -> Any:
+    """A sortable table with a CSV download; returns what ``st.dataframe`` returns (the
+    selection, with ``on_select=``)."""
     where = where or st
-    where.dataframe(frame, height=height, **kwargs)
+    shown = where.dataframe(frame, height=height, **kwargs)
     stem = slug(name)
     where.download_button(
         "CSV",
@@ -256,6 +257,7 @@ def show_table(
         on_click="ignore",
         icon=":material/download:",
     )
+    return shown
 
 
 def download_npz(

@@ -11,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboards import display, work
+from dashboards import about, display, work
 from dashboards import widgets as w
 from dashboards.context import Context
 
@@ -99,6 +99,7 @@ def body(ctx: Context) -> None:
         help="Each method becomes a column of the grid.",
     )
     target = w.target_picker(ctx, "attr_target", where=top[1])
+    about.methods([infos[m] for m in chosen], where=top[0])
     top_classes(ctx)
     if not chosen:
         st.info("Choose at least one method.")

@@ -6,7 +6,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboards import display, work
+from dashboards import about, display, work
 from dashboards import widgets as w
 from dashboards.context import Context
 
@@ -106,6 +106,8 @@ def body(ctx: Context) -> None:
         else "Localization metrics need ground-truth masks (the shapes sample images carry them).",
     )
     target = w.target_picker(ctx, "eval_target", where=cols[2])
+    about.methods([infos[m] for m in chosen], where=cols[0])
+    about.metrics(metrics, where=cols[1])
     options = settings()
     if not chosen or not metrics:
         st.info("Choose at least one method and one metric.")

@@ -11,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboards import display, work
+from dashboards import about, display, work
 from dashboards import widgets as w
 from dashboards.context import Context
 from vizkit.plotting import plot_explanation_rows
@@ -66,11 +66,11 @@ def body(ctx: Context) -> None:
     params = w.param_widgets(
         info, "pert", skip=work.HIDDEN_PARAMS, limits=work.size_limits(ctx, info), columns=3
     )
+    about.methods([info])
     st.caption(
-        f"{info.label} hides parts of each image and measures how the target's score changes. "
-        "The map is the drop in the score: red where hiding the region lowers it (the model "
-        "relies on it), blue where hiding it raises it. "
-        f"Reference: {info.reference}."
+        "The map is the drop in the target's score: red where hiding the region lowers it (the "
+        "model relies on it), blue where hiding it raises it. Empty size boxes mean automatic: "
+        "sized to the image."
     )
     explanation = work.explain(ctx, method, target, None, params)
     rows(ctx, explanation, (ctx.key, ctx.images_key, method, target, params))
