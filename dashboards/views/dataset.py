@@ -12,6 +12,7 @@ the views' own ``plot``.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -273,7 +274,7 @@ def images_tab(scan: Any, root: Path, method: str) -> None:
             low, high = st.slider(f"{metric} between", lo, hi, key=key)
     cols = st.columns([2, 1, 3])
     by = w.select("Sort by", ["id", *numbers], "ds_sort", "id", where=cols[0])
-    descending = w.checkbox("Largest first", "ds_descending", by != "id", where=cols[1])
+    descending = w.checkbox("Largest first", "ds_descending", False, where=cols[1])
     frame = scan.filter(
         label=picked or None,
         correct=None if outcome == "all" else outcome == "correct",
@@ -370,7 +371,10 @@ def class_tab(scan: Any, root: Path, method: str) -> None:
         "weighs the same. For aligned images (same framing) this shows where the model looks "
         "for each class."
     )
-    display.show_table(found.to_frame(), f"{root.name}_{method}_class_means", hide_index=True)
+    with warnings.catch_warnings():  # a class without images has an all-NaN mean map
+        warnings.simplefilter("ignore", RuntimeWarning)
+        frame = found.to_frame()
+    display.show_table(frame, f"{root.name}_{method}_class_means", hide_index=True)
 
 
 def confusion_tab(scan: Any, root: Path, method: str) -> None:
