@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-MODEL  ?= sample:shapes_vgg
+MODEL  ?= sample:imagenet_lite0
 PORT   ?= 8501
 # The dashboard listens on this machine only; ADDRESS=0.0.0.0 serves every interface.
 ADDRESS ?= 127.0.0.1

@@ -1,4 +1,4 @@
-"""vizkit dashboard: ``streamlit run dashboards/app.py -- --model sample:shapes_vgg`` (or ``make dashboard``).
+"""vizkit dashboard: ``streamlit run dashboards/app.py -- --model sample:imagenet_lite0`` (or ``make dashboard``).
 
 The entry point is the frame around every page: it keeps page settings alive across page
 switches, draws the sidebar (model and images), stores the session's choice for the pages, and
@@ -35,6 +35,7 @@ PAGES = [
     ("perturbation.py", work.perturbation_title(), ":material/select_all:"),
     ("activation_max.py", "Activation maximization", ":material/auto_awesome:"),
     ("evaluation.py", "Evaluation", ":material/fact_check:"),
+    ("dataset.py", "Dataset", ":material/dataset:"),
 ]
 
 
@@ -49,10 +50,12 @@ def icon() -> Image.Image:
     return Image.fromarray((image * 255).astype(np.uint8))
 
 
+caches.freeze_imports()  # once: Streamlit's collection after each run skips the imports
 st.set_page_config(page_title="vizkit", page_icon=icon(), layout="wide")
 w.keep_widget_state()
 conf = settings.settings()
 caches.workers()  # starts the compute worker (TensorFlow loads while the page draws)
+caches.preload()  # opens the start-up model and traces its first method meanwhile
 navigation = st.navigation(
     [
         st.Page(str(HERE / "views" / file), title=title, icon=page_icon, default=(i == 0))

@@ -37,6 +37,16 @@ class ModelRef:
 
 
 @dataclasses.dataclass(frozen=True)
+class Candidate:
+    """A layer the CAM methods can explain at (from ``vizkit.candidate_layers``), as the
+    server keeps it: ``vizkit.layers.CandidateLayer`` lives in a module that imports
+    TensorFlow, which the server process never loads."""
+
+    path: str
+    label: str
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelFacts:
     """What the pages need to know about a model, computed once when it is opened."""
 
@@ -49,7 +59,7 @@ class ModelFacts:
     head_error: str | None
     spatial_layers: tuple[str, ...]
     conv_layers: tuple[str, ...]
-    candidates: tuple[Any, ...]  # vizkit.layers.CandidateLayer, best first
+    candidates: tuple[Candidate, ...]  # best first
     summary: Any  # vizkit.ModelSummary
     value_range: tuple[float, float] = (0.0, 1.0)
     class_names: tuple[str, ...] | None = None
@@ -73,6 +83,29 @@ def warm(progress: Progress = _no_progress) -> None:
     import vizkit
 
     vizkit.available_methods()
+
+
+def method_facts(progress: Progress = _no_progress) -> tuple[Any, ...]:
+    """The registry's :class:`vizkit.registry.MethodInfo` of every method, without the class.
+
+    The server reads method facts from here: filling the registry imports the method modules
+    and so TensorFlow, which the Streamlit server process never loads.
+    """
+    import vizkit
+
+    return tuple(
+        dataclasses.replace(vizkit.get_method(name), cls=None)
+        for name in vizkit.available_methods()
+    )
+
+
+def recipe_defaults(
+    input_shape: tuple[int | None, ...] | None, progress: Progress = _no_progress
+) -> dict[str, Any]:
+    """The activation-maximization recipe vizkit picks for an input shape."""
+    import vizkit
+
+    return vizkit.Recipe.for_input(input_shape).as_dict()
 
 
 # --------------------------------------------------------------------------------------------
@@ -156,7 +189,9 @@ def describe(loaded: Any, key: str, sample: str | None) -> ModelFacts:
         head_error=head_error,
         spatial_layers=tuple(models.spatial_layer_paths(loaded)) if image_model else (),
         conv_layers=tuple(vizkit.conv_layers(loaded)),
-        candidates=tuple(vizkit.candidate_layers(loaded)) if image_model else (),
+        candidates=tuple(Candidate(c.path, c.label) for c in vizkit.candidate_layers(loaded))
+        if image_model
+        else (),
         summary=vizkit.summarize(loaded),
         value_range=spec.value_range if spec is not None else (0.0, 1.0),
         class_names=class_names,
@@ -315,6 +350,21 @@ def explain(
     return result
 
 
+def warm_method(
+    ref: ModelRef, method: str, layer: str | None, progress: Progress = _no_progress
+) -> None:
+    """Compile ``method``'s graph for ``layer`` (one blank image) so that the user's own request
+    for it finds it traced: tracing a graph of a 224x224 network takes seconds, running it a
+    fraction of one."""
+    import vizkit
+    from vizkit import models
+
+    loaded = model(ref)
+    shape = models.input_shape(loaded)
+    blank = np.zeros((1, *shape[1:]), np.float32)
+    vizkit.explain(loaded, blank, method=method, targets=0, layer=layer)
+
+
 def maximize(
     ref: ModelRef,
     layer: str | None,
@@ -372,3 +422,50 @@ def evaluation(
     from vizkit.metrics import run_evaluation
 
     return run_evaluation(model(ref), images, explanations, list(metrics), targets, **options)
+
+
+# --------------------------------------------------------------------------------------------
+# Whole datasets (the datasets worker)
+# --------------------------------------------------------------------------------------------
+def scan_folder(
+    spec: str,
+    folder: str,
+    out: str,
+    methods: Sequence[str],
+    metrics: Sequence[str],
+    masks: str | None,
+    value_range: tuple[float, float],
+    progress: Progress = _no_progress,
+) -> dict[str, Any]:
+    """``vizkit.scan`` of an image folder into ``out`` (resumable: a rerun continues); returns
+    what was done. The model is loaded from ``spec`` by vizkit's safe loader, so the manifest
+    records how to resume it."""
+    import vizkit
+
+    def report(done: int, total: int | None) -> None:
+        text = f"Scanned {done} of {total} images" if total else f"Scanned {done} images"
+        progress(done / total if total else 0.0, text)
+
+    scan = vizkit.scan(
+        spec,
+        folder,
+        methods=list(methods),
+        out=out,
+        masks=masks,
+        metrics=list(metrics) or None,
+        value_range=value_range,
+        progress=report,
+    )
+    return {"root": str(scan.root), "images": len(scan.table), "skipped": len(scan.skipped)}
+
+
+def scan_view(
+    root: str, view: str, method: str, options: dict[str, Any], progress: Progress = _no_progress
+) -> Any:
+    """One dataset-level view of a scan: ``vizkit.open_scan(root).<view>(method, **options)``
+    (``class_means``, ``confusion``, ``errors``, ``ranked`` or ``spatial_bias``)."""
+    import vizkit
+
+    if view not in ("class_means", "confusion", "errors", "ranked", "spatial_bias"):
+        raise ValueError(f"unknown scan view {view!r}")
+    return getattr(vizkit.open_scan(root), view)(method, **options)

@@ -16,12 +16,14 @@ import io
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
 import streamlit as st
 
+from dashboards.layouts import LayoutCache
 from vizkit.errors import VizkitError, one_line
 from vizkit.plotting.figures import figure_bytes as encode
 
@@ -117,14 +119,51 @@ class FigureCache:
 _RENDER_LOCK = threading.Lock()  # matplotlib's text and font caches are shared by threads
 
 
-def render(build: Callable[[], Any], fmt: str = "png", dpi: float = DISPLAY_DPI) -> bytes:
-    """Build a figure and encode it; the figure is dropped afterwards."""
+_LAYOUTS = LayoutCache()
+
+
+def screen_png(fig: Any, dpi: float = DISPLAY_DPI, layout: Any = None) -> bytes:
+    """The PNG shown on the page, drawn once.
+
+    Saving with a tight bounding box (what downloads and reports do) draws the figure twice;
+    a figure with a layout engine (constrained layout, the vizkit default) already keeps every
+    label inside, so the page's PNG is drawn once and compressed at zlib level 1 (a larger file
+    on a local link, a third of the encoding time). Figures without a layout engine keep the
+    tight box. With a ``layout`` key (what the figure's structure depends on besides its
+    texts, e.g. its kind), a layout computed for an identical figure is reused
+    (:mod:`dashboards.layouts`).
+    """
+    if fig.get_layout_engine() is None:
+        return encode(fig, "png", dpi=dpi)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
+    fig.set_dpi(dpi)
+    fig.patch.set_facecolor("white")
+    pending = _LAYOUTS.apply(fig, layout) if layout is not None else None
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    if pending is not None:
+        _LAYOUTS.store(fig, pending)
+    width, height = canvas.get_width_height(physical=True)
+    rgba = Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+    buffer = io.BytesIO()
+    rgba.convert("RGB").save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def render(
+    build: Callable[[], Any], fmt: str = "png", dpi: float = DISPLAY_DPI, layout: Any = None
+) -> bytes:
+    """Build a figure and encode it (:func:`screen_png` for the page's PNG, vizkit's
+    :func:`~vizkit.plotting.figures.figure_bytes` for downloads). The figure is dropped: the
+    garbage collection Streamlit runs after every script run frees it (``fig.clear()`` would
+    take a third of a drawing's time to rebuild empty axes)."""
     with _RENDER_LOCK:
         fig = build()
-        try:
-            return encode(fig, fmt, dpi=dpi)
-        finally:
-            fig.clear()
+        if fmt == "png" and dpi == DISPLAY_DPI:
+            return screen_png(fig, dpi, layout)
+        return encode(fig, fmt, dpi=dpi)
 
 
 def slug(name: str) -> str:
@@ -140,29 +179,38 @@ def show_figure(
     caption: str | None = None,
     where: Any = None,
     width: Any = "content",
+    layout: Any = None,
 ) -> bytes:
     """Show the figure ``build()`` makes as an image with PNG and PDF downloads; return the PNG.
 
     With a ``key`` (anything whose ``repr`` names the figure's content completely) the display
     PNG is cached, tagged with ``tags`` (the model and image keys, so it is forgotten with their
     session). ``build`` must draw from results only: the downloads call it again when clicked.
+    ``layout`` names what the figure's arrangement depends on besides the texts drawn (e.g. the
+    results and the kind of panels, not the colour map): figures that share it and their texts
+    reuse one layout (:func:`screen_png`).
     """
     from dashboards import caches
     from dashboards.jobs import make_key
 
     where = where or st
-    png = None
+    started, cpu = time.perf_counter(), time.thread_time()
+    png, cached = None, False
+    cache_key = make_key("figure", name, key)
     if key is not None:
-        cache_key = make_key("figure", name, key)
         cache = caches.figures()
         png = cache.get(cache_key)
+        cached = png is not None
         if png is None:
-            png = render(build)
+            png = render(build, layout=layout)
             cache.put(cache_key, png, tags)
     else:
-        png = render(build)
-    where.image(png, caption=caption, width=width)
+        png = render(build, layout=layout)
+    # output_format "auto" would re-encode a PNG without alpha as JPEG on every run
+    where.image(png, caption=caption, width=width, output_format="PNG")
     stem = slug(name)
+    seconds = (time.perf_counter() - started, time.thread_time() - cpu)
+    figure_marker(stem, cache_key, cached, seconds, where)
     row = where.container(horizontal=True)
     for fmt, mime in (("png", "image/png"), ("pdf", "application/pdf")):
         row.download_button(
@@ -177,12 +225,28 @@ def show_figure(
     return png
 
 
+def figure_marker(
+    stem: str, key: str, cached: bool, seconds: tuple[float, float], where: Any
+) -> None:
+    """A hidden element naming the figure just shown (the latency bench and browser tests wait
+    for ``#vk-figure-<stem>``'s ``data-render`` to change): its content key, whether it came
+    from the cache, and the wall and CPU seconds its PNG took."""
+    renders = st.session_state.setdefault("_vk_figures", {})
+    renders[stem] = count = renders.get(stem, 0) + 1
+    where.html(
+        f'<div id="vk-figure-{stem}" class="vk-figure" data-render="{count}" '
+        f'data-key="{key[:16]}" data-cached="{int(cached)}" data-seconds="{seconds[0]:.3f}" '
+        f'data-cpu="{seconds[1]:.3f}" style="display:none"></div>'
+    )
+
+
 def show_table(
     frame: Any, name: str, *, where: Any = None, height: Any = "auto", **kwargs: Any
-) -> None:
-    """A sortable table with a CSV download."""
+) -> Any:
+    """A sortable table with a CSV download; returns what ``st.dataframe`` returns (the
+    selection, with ``on_select=``)."""
     where = where or st
-    where.dataframe(frame, height=height, **kwargs)
+    shown = where.dataframe(frame, height=height, **kwargs)
     stem = slug(name)
     where.download_button(
         "CSV",
@@ -193,6 +257,7 @@ def show_table(
         on_click="ignore",
         icon=":material/download:",
     )
+    return shown
 
 
 def download_npz(

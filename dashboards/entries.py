@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import vizkit
 from dashboards import caches, jobs
@@ -53,17 +55,36 @@ def sample_entries() -> list[ModelEntry]:
     return [sample_entry(name) for name in vizkit.sample_names()]
 
 
-def facts(entry: ModelEntry) -> ModelFacts:
-    """Open the entry's model in the compute worker (once) and return its facts."""
+def _facts_job(entry: ModelEntry) -> tuple[str, str, jobs.Start]:
     seconds = min(OPEN_SECONDS, settings().job_seconds)
     compute = caches.workers().compute
-    return jobs.run(
-        caches.jobs(),
+    return (
         jobs.make_key("facts", entry.spec),
         f"Loading {entry.name}...",
         lambda job: compute.submit("open_model", entry.spec, timeout=seconds, progress=job.report),
-        tags=(entry.key,),
     )
+
+
+def facts(entry: ModelEntry) -> ModelFacts:
+    """Open the entry's model in the compute worker (once) and return its facts."""
+    key, label, start = _facts_job(entry)
+    return jobs.run(caches.jobs(), key, label, start, tags=(entry.key,))
+
+
+def preload(conf: Settings, warmer: Any, methods: Sequence[str]) -> None:
+    """Open the start-up model now and then trace ``methods`` on its default layer, while the
+    first browser page is still loading (the page's own requests then find them done)."""
+    from dashboards import work
+
+    entry = ModelEntry(conf.model, "", "file", Path(conf.model).name, conf.model)
+    key, label, start = _facts_job(entry)
+    job = caches.jobs().submit(key, label, start, tags=(entry.key,))
+
+    def then(future: Any) -> None:
+        if future.exception() is None:
+            work.warm(warmer, future.result(), entry.spec, methods, None)
+
+    job.future.add_done_callback(then)
 
 
 def startup_entry(conf: Settings) -> ModelEntry:

@@ -3,11 +3,15 @@
 Options after ``--`` win over environment variables:
 
 - ``--model`` (``VIZKIT_DASHBOARD_MODEL``): ``sample:NAME`` or a ``.keras`` / ``.h5`` path, loaded
-  with vizkit's safe loader like any upload (default ``sample:shapes_vgg``);
+  with vizkit's safe loader like any upload (default ``sample:imagenet_lite0``, the flagship);
 - ``--memory-mb`` (``VIZKIT_DASHBOARD_MEMORY_MB``): memory each worker process may add to what it
   needs to start (default 3072); a model or job that needs more ends with a one-line error;
 - ``--job-seconds`` (``VIZKIT_DASHBOARD_JOB_SECONDS``): the longest one computation may run
-  (default 1800).
+  (default 1800; a dataset scan stopped at this limit resumes where it stopped when started
+  again);
+- ``--data`` (``VIZKIT_DASHBOARD_DATA``): the folder the Dataset page may read image folders and
+  scans from and write new scans into (default: the folder the server was started in); paths
+  outside it are refused.
 
 The upload limit is Streamlit's own ``server.maxUploadSize`` (``--server.maxUploadSize 500``),
 which the server enforces: the file widgets read it, so widget and server always agree.
@@ -23,7 +27,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-DEFAULT_MODEL = "sample:shapes_vgg"
+DEFAULT_MODEL = "sample:imagenet_lite0"
 DEFAULT_MEMORY_MB = 3072
 DEFAULT_JOB_SECONDS = 1800.0
 MAX_MODEL_UPLOADS = 3  # per session; the oldest is forgotten when a fourth arrives
@@ -40,6 +44,7 @@ class Settings:
     memory_mb: int = DEFAULT_MEMORY_MB
     job_seconds: float = DEFAULT_JOB_SECONDS
     upload_mb: int = 200
+    data: str = "."
 
     @property
     def max_upload_bytes(self) -> int:
@@ -63,6 +68,7 @@ def settings(argv: Sequence[str] | None = None) -> Settings:
     parser.add_argument("--model", default=None)
     parser.add_argument("--memory-mb", default=None)
     parser.add_argument("--job-seconds", default=None)
+    parser.add_argument("--data", default=None)
     args, _ = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
     env = os.environ
     model = args.model or env.get("VIZKIT_DASHBOARD_MODEL") or DEFAULT_MODEL
@@ -73,4 +79,5 @@ def settings(argv: Sequence[str] | None = None) -> Settings:
         memory_mb=max(256, int(_number(memory, DEFAULT_MEMORY_MB, int))),
         job_seconds=max(10.0, float(_number(seconds, DEFAULT_JOB_SECONDS, float))),
         upload_mb=int(st.get_option("server.maxUploadSize")),
+        data=os.path.abspath(args.data or env.get("VIZKIT_DASHBOARD_DATA") or "."),
     )

@@ -152,24 +152,28 @@ def slider(
 def number(
     label: str,
     key: str,
-    default: float,
+    default: float | None,
     *,
     lo: float | None = None,
     hi: float | None = None,
     step: float | None = None,
     help: str | None = None,
     where: Any = None,
+    kind: type | None = None,
 ) -> Any:
+    """A number box; ``default=None`` makes an optional number (empty box = ``None``, which the
+    box shows as "auto": the library's own choice, e.g. a patch sized to the image)."""
     where = where or st
     key = _key(key)
-    kind = float if any(isinstance(v, float) for v in (lo, hi, default, step)) else int
+    kind = kind or (float if any(isinstance(v, float) for v in (lo, hi, default, step)) else int)
     cast = lambda v: None if v is None else kind(v)  # noqa: E731
-    lo, hi, step, default = cast(lo), cast(hi), cast(step), kind(default)
+    lo, hi, step, default = cast(lo), cast(hi), cast(step), cast(default)
     value = st.session_state.get(key)
     ok = isinstance(value, (int, float)) and type(value) is kind
     ok = ok and (lo is None or value >= lo) and (hi is None or value <= hi)
-    if not ok:
+    if not ok and not (value is None and default is None and key in st.session_state):
         st.session_state[key] = default
+    optional = {"value": None, "placeholder": "auto"} if default is None else {}
     return where.number_input(
         label,
         min_value=lo,
@@ -178,6 +182,7 @@ def number(
         key=key,
         help=help,
         format="%g" if kind is float else "%d",
+        **optional,
     )
 
 
@@ -238,7 +243,20 @@ def param_widgets(
             if p.name in limits and (hi is None or limits[p.name] < hi):
                 hi = limits[p.name]
             lo = p.min
-            default = p.type(p.default if p.default is not None else (lo or 0))
+            if p.default is None:  # the method chooses (e.g. sized to the image): "auto"
+                values[p.name] = number(
+                    label,
+                    key,
+                    None,
+                    lo=lo,
+                    hi=hi,
+                    step=p.step,
+                    help=help_text,
+                    where=where,
+                    kind=p.type,
+                )
+                continue
+            default = p.type(p.default)
             if hi is not None:
                 default = min(default, p.type(hi))
             if lo is not None and hi is not None and hi - lo <= SLIDER_SPAN:

@@ -14,13 +14,14 @@ from typing import Any
 
 import numpy as np
 
-import vizkit
 from dashboards import caches, jobs
 from dashboards.context import Context
 from dashboards.settings import settings
 from vizkit.errors import InputError
 
 HIDDEN_PARAMS = ("batch_size",)  # a memory knob, not a modelling choice
+DEFAULT_ATTRIBUTION = ("gradcam",)  # the Attribution page's first methods (traced at start)
+WARM_LAYERS = 3  # layers of the layer picker traced ahead, after the one shown
 PERTURBATION = "perturbation"  # the registry family the perturbation page shows
 QUICK_SECONDS = 300.0
 
@@ -171,16 +172,42 @@ def layer_channels(ctx: Context, layer: str) -> int:
 
 def recipe_defaults(ctx: Context) -> dict[str, Any]:
     """The activation-maximization recipe vizkit picks for this model's input size."""
-    return vizkit.Recipe.for_input(ctx.facts.input_shape).as_dict()
+    shape = ctx.facts.input_shape
+    key = jobs.make_key("recipe", shape)
+    return _run(ctx, key, "Reading the recipe...", "recipe_defaults", shape, quick=True)
 
 
 # --------------------------------------------------------------------------------------------
 # Attribution
 # --------------------------------------------------------------------------------------------
+def method_info(method: str) -> Any:
+    """The registry's :class:`vizkit.registry.MethodInfo` of ``method`` (read in the worker)."""
+    found = caches.method_facts().get(method)
+    if found is None:
+        raise InputError(f"unknown method {method!r}: choose one of {', '.join(method_names())}")
+    return found
+
+
+def method_names() -> list[str]:
+    """Every registered method, in the registry's order."""
+    return list(caches.method_facts())
+
+
 def default_params(method: str) -> dict[str, Any]:
     """A method's defaults as the parameter widgets pass them (so cached maps are shared)."""
-    info = vizkit.get_method(method)
+    info = method_info(method)
     return {p.name: p.default for p in info.params if p.name not in HIDDEN_PARAMS}
+
+
+def size_limits(ctx: Context, info: Any) -> dict[str, int]:
+    """Integer parameters whose registry help says they are in pixels (patch sizes, strides),
+    capped below the images' shorter side (a patch as large as the image hides everything)."""
+    side = int(min(ctx.images.shape[1:3])) if ctx.images is not None else None
+    if not side:
+        return {}
+    return {
+        p.name: max(1, side - 1) for p in info.params if p.type is int and "pixel" in p.help.lower()
+    }
 
 
 def resolve_target(ctx: Context, target: Any) -> Any:
@@ -197,7 +224,7 @@ def explain(
     ctx: Context, method: str, target: Any, layer: str | None, params: dict[str, Any]
 ) -> Any:
     """One method's Explanation of the selected images (a cached job)."""
-    info = vizkit.get_method(method)
+    info = method_info(method)
     layer = layer if info.needs_layer else None
     key = jobs.make_key(
         "explain", ctx.key, ctx.images_key, method, target, layer, sorted(params.items())
@@ -215,6 +242,44 @@ def explain(
         params,
         ctx.class_names,
     )
+
+
+def compare(explanations: Sequence[Any]) -> Any:
+    """``vizkit.compare``: the explanations side by side (the result type itself, as
+    ``vizkit.compare`` lives with the methods, which import TensorFlow)."""
+    from vizkit.results.explanation import Comparison
+
+    return Comparison(tuple(explanations))
+
+
+def warm(
+    warmer: Any,
+    facts: Any,
+    spec: str,
+    methods: Sequence[str],
+    layer: str | None,
+    count: int = WARM_LAYERS,
+) -> None:
+    """Trace ``methods`` ahead of time: on the model's first candidate layer (``layer`` None),
+    or on the next ``count`` candidate layers after ``layer`` (the ones a user tries next)."""
+    from dashboards.compute import ModelRef
+
+    shape = facts.input_shape
+    if not facts.candidates or not shape or None in shape[1:]:
+        return
+    paths = [c.path for c in facts.candidates]
+    wanted = paths[:1] if layer is None else [p for p in paths if p != layer][:count]
+    ref = ModelRef(facts.key, spec)
+    for method in methods:
+        for path in wanted:
+            warmer.want(("warm", facts.key, method, path), "warm_method", ref, method, path)
+
+
+def warm_layers(ctx: Context, methods: Sequence[str], layer: str | None) -> None:
+    """Trace the layer picker's next layers for ``methods`` while the worker is idle."""
+    wanted = [m for m in methods if method_info(m).needs_layer]
+    if wanted and layer is not None:
+        warm(caches.warmer(), ctx.facts, ctx.ref.spec, wanted, layer)
 
 
 def maps_arrays(explanations: Sequence[Any]) -> dict[str, np.ndarray]:
@@ -341,12 +406,10 @@ def evaluation(
 
 def registry_methods(keep: Callable[[Any], bool] = lambda info: True) -> list[str]:
     """Registered method names whose :class:`vizkit.registry.MethodInfo` passes ``keep``."""
-    return [m for m in vizkit.available_methods() if keep(vizkit.get_method(m))]
+    return [m for m, info in caches.method_facts().items() if keep(info)]
 
 
 def perturbation_title() -> str:
     """The perturbation page's title: the labels of the registry's perturbation methods."""
-    labels = [
-        vizkit.get_method(m).label for m in registry_methods(lambda i: i.family == PERTURBATION)
-    ]
+    labels = [method_info(m).label for m in registry_methods(lambda i: i.family == PERTURBATION)]
     return " / ".join(labels) or "Perturbation"

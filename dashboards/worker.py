@@ -205,6 +205,12 @@ class Worker:
         process = self._process
         return process.pid if process is not None and process.poll() is None else None
 
+    @property
+    def busy(self) -> bool:
+        """True while calls are running (the warmer waits for an idle worker)."""
+        with self._lock:
+            return bool(self._calls)
+
     def start(self) -> None:
         """Start the child now (it also starts on the first call)."""
         with self._lock:

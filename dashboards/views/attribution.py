@@ -11,12 +11,10 @@ from typing import Any
 
 import streamlit as st
 
-import vizkit
-from dashboards import display, work
+from dashboards import about, display, work
 from dashboards import widgets as w
 from dashboards.context import Context
 
-DEFAULT_METHODS = ("gradcam",)
 TARGET_KEY = w.KEEP + "attr_target"
 TOP_K = 3
 PER_ROW = 4
@@ -64,7 +62,7 @@ def top_classes(ctx: Context) -> None:
 def grid(ctx: Context, explanations: list[Any], computed: tuple[Any, ...]) -> None:
     """Display options and the grid: changing them redraws from the cached maps only."""
     options = w.display_options("attr")
-    comparison = vizkit.compare(explanations)
+    comparison = work.compare(explanations)
     display.show_figure(
         lambda: comparison.plot(
             kind=options["kind"],
@@ -77,6 +75,7 @@ def grid(ctx: Context, explanations: list[Any], computed: tuple[Any, ...]) -> No
         "attribution_grid",
         key=(computed, options),
         tags=ctx.tags,
+        layout=(computed, options["kind"], options["shared"], options["absolute"]),
     )
     layer = next((e.layer for e in explanations if e.layer), None)
     st.caption(
@@ -88,18 +87,19 @@ def grid(ctx: Context, explanations: list[Any], computed: tuple[Any, ...]) -> No
 
 def body(ctx: Context) -> None:
     methods = work.registry_methods()
-    infos = {m: vizkit.get_method(m) for m in methods}
+    infos = {m: work.method_info(m) for m in methods}
     top = st.columns([3, 2])
     chosen = w.multiselect(
         "Methods",
         methods,
         "attr_methods",
-        default=[m for m in DEFAULT_METHODS if m in methods] or methods[:1],
+        default=[m for m in work.DEFAULT_ATTRIBUTION if m in methods] or methods[:1],
         format_func=lambda m: infos[m].label,
         where=top[0],
         help="Each method becomes a column of the grid.",
     )
     target = w.target_picker(ctx, "attr_target", where=top[1])
+    about.methods([infos[m] for m in chosen], where=top[0])
     top_classes(ctx)
     if not chosen:
         st.info("Choose at least one method.")
@@ -129,13 +129,20 @@ def body(ctx: Context) -> None:
             for i, m in enumerate(chosen):
                 where = columns[i % len(columns)]
                 where.markdown(f"**{infos[m].label}**")
-                params[m] = w.param_widgets(infos[m], "attr", where=where, skip=work.HIDDEN_PARAMS)
+                params[m] = w.param_widgets(
+                    infos[m],
+                    "attr",
+                    where=where,
+                    skip=work.HIDDEN_PARAMS,
+                    limits=work.size_limits(ctx, infos[m]),
+                )
 
     explanations = [work.explain(ctx, m, target, layer, params.get(m, {})) for m in chosen]
     grid(ctx, explanations, (ctx.key, ctx.images_key, chosen, target, layer, params))
+    work.warm_layers(ctx, chosen, layer)
     with st.expander("Per-image table and raw maps"):
         display.show_table(
-            vizkit.compare(explanations).to_frame(), "attribution_table", hide_index=True
+            work.compare(explanations).to_frame(), "attribution_table", hide_index=True
         )
         display.download_npz(work.maps_arrays(explanations), "attribution_maps")
 

@@ -6,8 +6,7 @@ from typing import Any
 
 import streamlit as st
 
-import vizkit
-from dashboards import display, work
+from dashboards import about, display, work
 from dashboards import widgets as w
 from dashboards.context import Context
 
@@ -42,7 +41,7 @@ def settings() -> dict[str, Any]:
 
 def results(ctx: Context, result: Any, explanations: list[Any], shown: tuple[Any, ...]) -> None:
     """The metric table, the maps and the curves of a finished evaluation."""
-    infos = {e.method: vizkit.get_method(e.method) for e in explanations}
+    infos = {e.method: work.method_info(e.method) for e in explanations}
     for method, notes in result.warnings.items():
         for note in notes:
             st.warning(f"**{infos[method].label}**: {note}", icon=":material/warning:")
@@ -54,7 +53,7 @@ def results(ctx: Context, result: Any, explanations: list[Any], shown: tuple[Any
     with maps_col:
         st.subheader("Maps")
         display.show_figure(
-            lambda: vizkit.compare(explanations).plot(panel_size=1.9),
+            lambda: work.compare(explanations).plot(panel_size=1.9),
             "evaluation_maps",
             key=shown[:5],
             tags=ctx.tags,
@@ -82,7 +81,7 @@ def results(ctx: Context, result: Any, explanations: list[Any], shown: tuple[Any
 
 def body(ctx: Context) -> None:
     methods = work.registry_methods()
-    infos = {m: vizkit.get_method(m) for m in methods}
+    infos = {m: work.method_info(m) for m in methods}
     has_masks = ctx.images.masks is not None
     offered, default_metrics = work.metric_names(has_masks)
     cols = st.columns([3, 3, 2])
@@ -107,6 +106,8 @@ def body(ctx: Context) -> None:
         else "Localization metrics need ground-truth masks (the shapes sample images carry them).",
     )
     target = w.target_picker(ctx, "eval_target", where=cols[2])
+    about.methods([infos[m] for m in chosen], where=cols[0])
+    about.metrics(metrics, where=cols[1])
     options = settings()
     if not chosen or not metrics:
         st.info("Choose at least one method and one metric.")

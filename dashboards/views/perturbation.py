@@ -11,16 +11,10 @@ from typing import Any
 
 import streamlit as st
 
-import vizkit
-from dashboards import display, work
+from dashboards import about, display, work
 from dashboards import widgets as w
 from dashboards.context import Context
 from vizkit.plotting import plot_explanation_rows
-
-
-def size_limits(info: Any, side: int) -> dict[str, int]:
-    """Integer parameters whose registry help says they are in pixels, capped at ``side``."""
-    return {p.name: side for p in info.params if p.type is int and "pixel" in p.help.lower()}
 
 
 @st.fragment
@@ -47,6 +41,7 @@ def rows(ctx: Context, explanation: Any, computed: tuple[Any, ...]) -> None:
         explanation.method,
         key=(computed, cmap, alpha),
         tags=ctx.tags,
+        layout=computed,
     )
     st.caption(f"Computed in {explanation.seconds:.2f} s.")
     w.fragment_marker("pert")
@@ -63,24 +58,19 @@ def body(ctx: Context) -> None:
         methods,
         "pert_method",
         methods[0],
-        format_func=lambda m: vizkit.get_method(m).label,
+        format_func=lambda m: work.method_info(m).label,
         where=cols[0],
     )
-    info = vizkit.get_method(method)
+    info = work.method_info(method)
     target = w.target_picker(ctx, "pert_target", where=cols[1])
-    height, width = ctx.images.shape[1:3]
     params = w.param_widgets(
-        info,
-        "pert",
-        skip=work.HIDDEN_PARAMS,
-        limits=size_limits(info, int(min(height, width))),
-        columns=3,
+        info, "pert", skip=work.HIDDEN_PARAMS, limits=work.size_limits(ctx, info), columns=3
     )
+    about.methods([info])
     st.caption(
-        f"{info.label} hides parts of each image and measures how the target's score changes. "
-        "The map is the drop in the score: red where hiding the region lowers it (the model "
-        "relies on it), blue where hiding it raises it. "
-        f"Reference: {info.reference}."
+        "The map is the drop in the target's score: red where hiding the region lowers it (the "
+        "model relies on it), blue where hiding it raises it. Empty size boxes mean automatic: "
+        "sized to the image."
     )
     explanation = work.explain(ctx, method, target, None, params)
     rows(ctx, explanation, (ctx.key, ctx.images_key, method, target, params))

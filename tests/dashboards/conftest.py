@@ -25,6 +25,7 @@ VIEWS = (
     "perturbation",
     "activation_max",
     "evaluation",
+    "dataset",
 )
 
 
@@ -103,6 +104,28 @@ def model_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     files["vector"] = folder / "vector.keras"
     vector.save(files["vector"])
     return files
+
+
+@pytest.fixture(scope="session")
+def scan_data(tmp_path_factory: pytest.TempPathFactory, model_files: dict[str, Path]) -> Path:
+    """A data folder with a generated shapes folder (60 images with masks) and a scan of it by
+    the tiny untrained model (so it makes mistakes) in ``scans/tiny``: Grad-CAM and saliency,
+    the pointing game."""
+    import vizkit
+    from sample_models.folders import write_shapes_folder
+
+    root = tmp_path_factory.mktemp("dashboard_data")
+    write_shapes_folder(root / "shapes", 60)
+    vizkit.scan(
+        str(model_files["tiny"]),
+        root / "shapes" / "images",
+        "gradcam,saliency",
+        out=root / "scans" / "tiny",
+        masks=root / "shapes" / "masks",
+        metrics="pointing_game",
+        progress=False,
+    )
+    return root
 
 
 def png_bytes(seed: int = 0, size: tuple[int, int] = (20, 24), mode: str = "RGB") -> bytes:

@@ -48,6 +48,9 @@ def change(at: Any, kind: str, widget: Any) -> None:
             widget.set_value(current + extra[:1])
         else:
             return
+    elif kind == "number_input" and widget.value is None:  # "auto": give it a number
+        lo = widget.min if widget.min is not None else 1
+        widget.set_value(type(lo)(max(lo, (widget.max or 2 * lo) // 2)))
     elif kind in ("slider", "number_input"):
         value, step = widget.value, widget.step or 1
         hi = widget.max if widget.max is not None else value + step

@@ -51,6 +51,7 @@ PAGES = [
     "Occlusion",  # the perturbation page, named after the registry's perturbation methods
     "Activation maximization",
     "Evaluation",
+    "Dataset",
 ]
 PROBLEMS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 
@@ -73,8 +74,11 @@ def serve(
     timeout: float = 120.0,
     max_steps: str | None = "40",
     uploads: Path | None = None,
+    processes: list | None = None,
 ) -> Iterator[str]:
-    """Run ``streamlit run dashboards/app.py`` on 127.0.0.1 and a free port; always stop it."""
+    """Run ``streamlit run dashboards/app.py`` on 127.0.0.1 and a free port; always stop it.
+
+    The server's ``Popen`` is appended to ``processes`` when given."""
     port = free_port()
     command = [
         sys.executable,
@@ -101,6 +105,8 @@ def serve(
         env["VIZKIT_MAX_STEPS"] = env.get("VIZKIT_MAX_STEPS", max_steps)
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+        if processes is not None:
+            processes.append(process)
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + timeout
@@ -245,7 +251,15 @@ def tour(
 # --------------------------------------------------------------------------------------------
 # The test
 # --------------------------------------------------------------------------------------------
-def test_upload_model_and_image_then_grad_cam_in_chromium(model_files, tmp_path):
+def loaded_libraries(pid: int) -> set[str]:
+    """File names of the shared libraries process ``pid`` has mapped (Linux)."""
+    with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as maps:
+        return {Path(line.split()[-1]).name for line in maps if "/" in line}
+
+
+def test_upload_model_and_image_then_grad_cam_in_chromium(
+    model_files, scan_data, tmp_path, monkeypatch
+):
     if not Path(CHROMIUM).exists():
         pytest.skip(
             f"no Chromium at {CHROMIUM}: install Debian's chromium package (.ci/run does "
@@ -261,8 +275,10 @@ def test_upload_model_and_image_then_grad_cam_in_chromium(model_files, tmp_path)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "failure.png").unlink(missing_ok=True)
     requests: list[str] = []
+    processes: list = []
+    monkeypatch.setenv("VIZKIT_DASHBOARD_DATA", str(scan_data))  # the Dataset page's scan
     try:
-        with serve(str(model_files["tiny"]), log, uploads=uploads) as url:
+        with serve(str(model_files["tiny"]), log, uploads=uploads, processes=processes) as url:
             with browser_page(requests) as page:
                 try:
                     scenario(page, url, model_files["other"], image)
@@ -271,6 +287,9 @@ def test_upload_model_and_image_then_grad_cam_in_chromium(model_files, tmp_path)
                     page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
                     raise
             assert foreign(requests, url) == [], foreign(requests, url)
+            if Path(f"/proc/{processes[0].pid}/maps").exists():  # models live in the workers
+                tensorflow = {n for n in loaded_libraries(processes[0].pid) if "tensorflow" in n}
+                assert not tensorflow, f"the server process loaded {sorted(tensorflow)}"
             # the browser is gone: Streamlit drops the session, which deletes its upload
             deadline = time.monotonic() + 60
             while list(uploads.rglob("*.keras")) and time.monotonic() < deadline:
@@ -342,7 +361,7 @@ def scenario(page, url: str, model_file: Path, image: Path) -> None:
 # --------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Screenshot every dashboard page.")
-    parser.add_argument("--model", default="sample:shapes_vgg")
+    parser.add_argument("--model", default="sample:imagenet_lite0")
     parser.add_argument("--out", default=str(ARTIFACTS))
     parser.add_argument("--no-run", action="store_true", help="do not press Run buttons")
     parser.add_argument(

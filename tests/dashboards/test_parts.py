@@ -22,7 +22,7 @@ def test_settings_from_arguments_and_environment(monkeypatch):
     for name in ("VIZKIT_DASHBOARD_MODEL", "VIZKIT_DASHBOARD_MEMORY_MB"):
         monkeypatch.delenv(name, raising=False)
     conf = settings.settings([])
-    assert conf.model == "sample:shapes_vgg" and conf.memory_mb == settings.DEFAULT_MEMORY_MB
+    assert conf.model == "sample:imagenet_lite0" and conf.memory_mb == settings.DEFAULT_MEMORY_MB
     conf = settings.settings(["--model", "my.keras", "--memory-mb", "900", "--other", "x"])
     assert conf.model == "my.keras" and conf.memory_mb == 900
     monkeypatch.setenv("VIZKIT_DASHBOARD_MODEL", "sample:digits_cnn")
