@@ -161,36 +161,24 @@ def open_model(spec: str, progress: Progress = _no_progress) -> ModelFacts:
 
 
 def describe(loaded: Any, key: str, sample: str | None) -> ModelFacts:
-    """Facts about a model for the pickers.
-
-    Uses ``vizkit.models`` (image model, input shape, head and its number of classes, spatial
-    layers) because the public API has no model-facts function yet: the rules stay the
-    library's own.
-    """
+    """Facts about a model for the pickers (the rules are the library's own)."""
     import vizkit
-    from vizkit import models
-    from vizkit.errors import VizkitError, one_line
 
-    image_model = models.is_image_model(loaded)
-    try:
-        head = models.head_info(loaded)
-        num_classes, head_error = head.num_classes, None
-    except VizkitError as err:
-        num_classes, head_error = 0, one_line(str(err))
-    spec = vizkit.input_spec(loaded) if image_model else None
-    class_names = vizkit.model_class_names(loaded) if not head_error else None
+    info = vizkit.model_info(loaded)
+    spec = vizkit.input_spec(loaded) if info.image_model else None
+    class_names = vizkit.model_class_names(loaded) if not info.head_error else None
     return ModelFacts(
         key=key,
-        name=str(loaded.name),
+        name=info.name,
         sample=sample,
-        image_model=image_model,
-        input_shape=tuple(models.input_shape(loaded)) if image_model else None,
-        num_classes=int(num_classes),
-        head_error=head_error,
-        spatial_layers=tuple(models.spatial_layer_paths(loaded)) if image_model else (),
+        image_model=info.image_model,
+        input_shape=info.input_shape,
+        num_classes=info.num_classes,
+        head_error=info.head_error,
+        spatial_layers=info.spatial_layers,
         conv_layers=tuple(vizkit.conv_layers(loaded)),
         candidates=tuple(Candidate(c.path, c.label) for c in vizkit.candidate_layers(loaded))
-        if image_model
+        if info.image_model
         else (),
         summary=vizkit.summarize(loaded),
         value_range=spec.value_range if spec is not None else (0.0, 1.0),
@@ -284,19 +272,18 @@ def convert_images(
 def predictions(
     ref: ModelRef | None, images: Any, progress: Progress = _no_progress, *, loaded: Any = None
 ) -> np.ndarray:
-    """Class probabilities ``(N, K)`` of the model's head (softmax of a logits head).
+    """Class probabilities ``(N, K)`` of the model's head (softmax of a logits head): the one
+    place the dashboard predicts, through :func:`vizkit.predict` (its sanity warnings are shown
+    by :func:`input_findings` instead)."""
+    import warnings
 
-    The one place the dashboard predicts: it reads ``vizkit.models.class_probabilities`` until
-    ``vizkit.predict`` lands, then this body becomes that one call.
-    """
-    from vizkit import models
+    import vizkit
 
     loaded = loaded if loaded is not None else model(ref)
-    head = models.head_info(loaded)
-    outputs = loaded(np.asarray(images, dtype=np.float32), training=False)
-    if isinstance(outputs, (list, tuple)):
-        outputs = outputs[head.output]
-    return np.asarray(models.class_probabilities(outputs, head), dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", vizkit.VizkitWarning)
+        found = vizkit.predict(loaded, np.asarray(images, dtype=np.float32), k=1)
+    return np.asarray(found.all_probabilities, dtype=np.float32)
 
 
 def input_findings(
@@ -357,10 +344,9 @@ def warm_method(
     for it finds it traced: tracing a graph of a 224x224 network takes seconds, running it a
     fraction of one."""
     import vizkit
-    from vizkit import models
 
     loaded = model(ref)
-    shape = models.input_shape(loaded)
+    shape = vizkit.model_info(loaded).input_shape or ()
     blank = np.zeros((1, *shape[1:]), np.float32)
     vizkit.explain(loaded, blank, method=method, targets=0, layer=layer)
 

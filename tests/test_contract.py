@@ -374,6 +374,28 @@ def test_transfer_model_in_the_api(transfer_model_file):
         vizkit.predict(model, folder, value_range=(0, 1))
 
 
+def _spy_explanations(monkeypatch) -> list:
+    """Collect the explanations the CLI computes (it creates methods via vizkit.methods)."""
+    import vizkit.methods
+
+    seen: list = []
+    original = vizkit.methods.create
+
+    def create(*args, **kwargs):
+        method = original(*args, **kwargs)
+        explain = method.explain
+
+        def spy(*a, **k):
+            seen.append(explain(*a, **k))
+            return seen[-1]
+
+        monkeypatch.setattr(method, "explain", spy)
+        return method
+
+    monkeypatch.setattr(vizkit.methods, "create", create)
+    return seen
+
+
 def test_transfer_model_in_the_cli(transfer_model_file, capsys, monkeypatch, tmp_path):
     from vizkit.cli import main
 
@@ -389,14 +411,7 @@ def test_transfer_model_in_the_cli(transfer_model_file, capsys, monkeypatch, tmp
     assert [int(r[3]) for r in rows] == list(reference.argmax(1))
     np.testing.assert_allclose([float(r[-1]) for r in rows], reference.max(1), rtol=1e-4)
 
-    seen = []
-    original = vizkit.explain
-
-    def spy(*args, **kwargs):
-        seen.append(original(*args, **kwargs))
-        return seen[-1]
-
-    monkeypatch.setattr(vizkit, "explain", spy)
+    seen = _spy_explanations(monkeypatch)
     image = sorted(folder.iterdir())[0]
     code = main(["explain", "--model", str(path), "--image", str(image), "--out",
                  str(tmp_path / "map.png"), "--labels", str(_labels(tmp_path))])  # fmt: skip
@@ -433,11 +448,7 @@ def test_imagenet_lite0_cli_explain_of_a_photo_is_on_0_255(tmp_path, monkeypatch
 
     photo = tmp_path / "photo.jpg"
     Image.fromarray(vizkit.sample_images("imagenet_lite0").originals[0]).save(photo)
-    seen = []
-    original = vizkit.explain
-    monkeypatch.setattr(
-        vizkit, "explain", lambda *a, **k: seen.append(original(*a, **k)) or seen[-1]
-    )
+    seen = _spy_explanations(monkeypatch)
     code = main(["explain", "--model", "sample:imagenet_lite0", "--image", str(photo),
                  "--out", str(tmp_path / "map.png")])  # fmt: skip
     assert code == 0, capsys.readouterr().err

@@ -222,11 +222,6 @@ def test_dashboards_import_no_tensorflow(path):
     assert not bad, f"{_rel(path)} imports {bad}: the dashboard goes through vizkit"
 
 
-@pytest.mark.xfail(
-    reason="the dashboard still imports vizkit.samples, vizkit.models and "
-    "vizkit.activation_max; the dashboard rewrite (helper 'dash') moves it to the public API",
-    strict=False,
-)
 def test_dashboards_use_only_the_public_api():
     bad = {
         f"{_rel(path)}: {name}"

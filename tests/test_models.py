@@ -89,6 +89,21 @@ def test_non_image_models_are_refused_by_image_functions():
         require_image_model(dense, "Grad-CAM")
 
 
+def test_model_info_describes_input_head_and_feature_map_layers():
+    info = vizkit.model_info(_nested_model())
+    assert info == vizkit.ModelInfo(
+        name="outer",
+        image_model=True,
+        input_shape=(None, 8, 8, 3),
+        num_classes=3,
+        head_error=None,
+        spatial_layers=("base/conv", "top_conv"),
+    )
+    dense = vizkit.model_info(keras.Sequential([keras.Input((5,)), keras.layers.Dense(1)]))
+    assert (dense.image_model, dense.input_shape, dense.spatial_layers) == (False, None, ())
+    assert dense.num_classes == 2  # one unit: a binary classifier
+
+
 def test_import_vizkit_is_quiet_and_fast():
     code = "import time; t = time.perf_counter(); import vizkit; print(time.perf_counter() - t)"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -38,6 +38,8 @@ _API: dict[str, str] = {
     "conv_layers": "vizkit.models",
     "first_conv_layer": "vizkit.models",
     "candidate_layers": "vizkit.layers",
+    "model_info": "vizkit.models",
+    "ModelInfo": "vizkit.models",
     # summaries
     "summarize": "vizkit.summary",
     "plot_history": "vizkit.summary",

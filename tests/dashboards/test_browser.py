@@ -337,7 +337,9 @@ def scenario(page, url: str, model_file: Path, image: Path) -> None:
         f"Upload: {model_file.name}"
     )
     assert problems(page) == [], problems(page)
-    act(page, lambda: uploads.nth(1).set_input_files(str(image)))  # the images uploader
+    images = sidebar.locator('[data-testid="stFileUploader"]', has_text="Images (PNG")
+    drop = images.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    act(page, lambda: drop.set_input_files(str(image)))  # the images uploader (not the labels')
     sidebar.locator('[data-testid="stMultiSelect"]', has_text=image.name).wait_for()
 
     started = time.monotonic()
