@@ -111,6 +111,16 @@ def select(page: Any, label: str, text: str) -> None:
     act(page, page.get_by_role("option").filter(has_text=text).first.click)
 
 
+def renders(page: Any) -> int:
+    """How many figures the page has drawn (the figures' render markers, summed)."""
+    return int(
+        page.evaluate(
+            "() => [...document.querySelectorAll('.vk-figure')]"
+            ".reduce((n, e) => n + (+e.dataset.render || 0), 0)"
+        )
+    )
+
+
 def press_buttons(page: Any) -> None:
     """Start the page's long computations (activation maximization, occlusion runs)."""
     for label in BUTTONS:
@@ -124,9 +134,14 @@ def feature_maps(page: Any) -> None:
     rescaling, whose three channels also cap the top-k slider at 3), eight channels."""
     select(page, "Layer", "block2_add")
     thumb = main_area(page).locator('[data-testid="stSlider"]', has_text="Channels shown")
-    for _ in range(5):
-        thumb.first.get_by_role("slider").first.focus()
-        act(page, lambda: page.keyboard.press("ArrowRight"))
+    before = renders(page)
+    thumb.first.get_by_role("slider").first.focus()
+    for _ in range(5):  # the slider lives in a fragment: no full script run to wait for
+        page.keyboard.press("ArrowRight")
+        time.sleep(0.2)
+    deadline = time.monotonic() + 300
+    while renders(page) <= before and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def units(page: Any) -> None:
