@@ -12,9 +12,10 @@ data folder holding a small scan for the Dataset page: 400 generated shape image
 (``vizkit scan``; kept in ``--data``, reused when it is there). Each page is opened like a person
 would, its long computations started with their buttons (activation maximization at full steps:
 ``VIZKIT_MAX_STEPS`` is removed), and the picture is taken once the script run has finished, no
-spinner or progress bar is left and every figure's render marker (``#vk-figure-<name>``) is in
-the page with its image loaded. Full-page pictures at 1400 px wide (at most ``--max-height``),
-saved as optimized PNGs; a page showing an error or exception box makes the script fail.
+spinner, skeleton or progress bar is left and every image in the main area has loaded (a change
+inside a fragment, which ends no script run, waits for the figures' render markers
+``#vk-figure-<name>`` instead). Full-page pictures at 1400 px wide (at most ``--max-height``),
+saved as 256-colour PNGs; a page showing an error or exception box makes the script fail.
 """
 
 from __future__ import annotations
