@@ -259,14 +259,18 @@ def display_changes(page: Any, repeats: int) -> dict[str, list[tuple[float, ...]
 def target_changes(page: Any, repeats: int) -> dict[str, list[tuple[float, ...]]]:
     found: dict[str, list[tuple[float, ...]]] = {"class": [], "layer": [], "far layer": []}
     layers = option_texts(page, "Layer")
+    visited = set(layers[:1])
     for i in range(repeats):
         found["class"].append(timed(page, pick(page, "Target class", CLASSES[i % len(CLASSES)])))
         layer = layers[(i + 1) % len(layers)] if len(layers) > 1 else None
         if layer is not None:
             found["layer"].append(timed(page, pick(page, "Layer", layer)))
-    from dashboards.work import WARM_LAYERS  # layers after the shown one traced ahead
+            visited.add(layer)
+    from dashboards.work import WARM_LAYERS  # layers of the picker traced ahead
 
-    far = layers[WARM_LAYERS + 1 :][:2]
+    # never shown and not among the picker's first layers (which are traced ahead): from the
+    # end of the list, so the tracing is really part of the wait
+    far = [layer for layer in layers[WARM_LAYERS + 1 :] if layer not in visited][-2:]
     for layer in far:  # beyond the layers traced ahead: the tracing is part of the wait
         found["far layer"].append(timed(page, pick(page, "Layer", layer)))
     return found
