@@ -396,7 +396,7 @@ def display_options(prefix: str, *, where: Any = None, overlay: bool = True) -> 
     where = where or st
     with where.expander("Display", expanded=True):
         cols = st.columns(3)
-        kinds = ["overlay", "heatmap", "masked"] if overlay else ["heatmap"]
+        kinds = ["auto", "overlay", "heatmap", "masked"] if overlay else ["heatmap"]
         kind = select(
             "Show maps as",
             kinds,
@@ -405,6 +405,8 @@ def display_options(prefix: str, *, where: Any = None, overlay: bool = True) -> 
             where=cols[0],
             radio=True,
             format_func=str.capitalize,
+            help="Auto: pixel-level gradient maps as heatmap panels (speckle over a photo reads "
+            "as noise), smooth maps (CAMs, occlusion) over the image.",
         )
         shared = (
             select(

@@ -268,7 +268,11 @@ def warm(
     if not facts.candidates or not shape or None in shape[1:]:
         return
     paths = [c.path for c in facts.candidates]
-    wanted = paths[:1] if layer is None else [p for p in paths if p != layer][:count]
+    if layer is None:
+        wanted = paths[:1]
+    else:  # the picker's next layers after ``layer`` (wrapping round), not its first ones
+        at = paths.index(layer) + 1 if layer in paths else 0
+        wanted = [p for p in paths[at:] + paths[:at] if p != layer][:count]
     ref = ModelRef(facts.key, spec)
     for method in methods:
         for path in wanted:

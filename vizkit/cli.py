@@ -55,7 +55,8 @@ exit codes:
 
 MODEL_HELP = (
     "a Keras model file (.keras, .h5) or sample:NAME for a bundled sample model "
-    "(sample:digits_cnn, sample:digits_mlp, sample:shapes_vgg)"
+    "(sample:imagenet_lite0, sample:cats_dogs_pandas, sample:shapes_vgg, sample:digits_cnn, "
+    "sample:digits_mlp)"
 )
 
 

@@ -83,7 +83,9 @@ def channel_detail(ctx: Context, maps: Any, index: int, computed: tuple[Any, ...
 
 def body(ctx: Context) -> None:
     cols = st.columns([3, 3])
-    layer = w.spatial_layer(ctx, "fm_layer", where=cols[0])
+    convs = [p for p in ctx.facts.conv_layers if p in ctx.facts.spatial_layers]
+    # the first convolution (not an input-scaling layer, whose "maps" are the colour channels)
+    layer = w.spatial_layer(ctx, "fm_layer", default=convs[0] if convs else None, where=cols[0])
     if layer is None:
         return
     names = list(ctx.images.names) or [f"image {i}" for i in range(len(ctx.images))]

@@ -16,7 +16,9 @@ def body(ctx: Context) -> None:
     layer = w.spatial_layer(
         ctx,
         "unit_layer",
-        default=convs[-1] if convs else (facts.spatial_layers or (None,))[-1],
+        # two thirds of the way in: parts of objects, with receptive fields smaller than the
+        # image (the last convolution of an ImageNet net sees the whole image)
+        default=convs[len(convs) * 2 // 3] if convs else (facts.spatial_layers or (None,))[-1],
         where=cols[0],
         help="Any layer with a spatial output; convolutions also show their filter.",
     )

@@ -196,3 +196,22 @@ def test_layering_dashboard_never_imports_tensorflow_and_vizkit_never_streamlit(
         assert "streamlit" not in _imports(path), path
     cached = [p.name for p in (ROOT / "dashboards").rglob("*.py") if "st.cache_" in p.read_text()]
     assert cached == ["caches.py"]
+
+
+def test_warm_traces_the_layers_after_the_one_shown():
+    from types import SimpleNamespace
+
+    from dashboards import work
+
+    asked = []
+    warmer = SimpleNamespace(want=lambda key, fn, ref, method, path: asked.append(path))
+    facts = SimpleNamespace(
+        key="sample:x",
+        input_shape=(None, 8, 8, 3),
+        candidates=[SimpleNamespace(path=p) for p in ("a", "b", "c", "d", "e")],
+    )
+    work.warm(warmer, facts, "sample:x", ["gradcam"], None)
+    assert asked == ["a"]
+    asked.clear()
+    work.warm(warmer, facts, "sample:x", ["gradcam"], "c", count=3)
+    assert asked == ["d", "e", "a"]  # the picker's next ones, wrapping round
