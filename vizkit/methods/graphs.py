@@ -10,7 +10,7 @@ retrace.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from vizkit._tf import keras, tf
 from vizkit.methods.batching import chunks
 from vizkit.models import Head, model_cache, rebuild, require_image_model
 from vizkit.scoring import Scoring
+
+if TYPE_CHECKING:
+    from vizkit.methods.folding import AveragingGraph
 
 #: Signature of a batch of class targets (``-1`` = the predicted class).
 TARGETS = tf.TensorSpec([None], tf.int32)
@@ -81,9 +84,11 @@ class PreparedGraphs:
             ),
         )
 
-    def averaging_graph(self) -> tuple[keras.Model | None, keras.Model]:
-        """The prepared head as ``(prefix, suffix)``, the input's linear prefix cut off (see
-        :func:`vizkit.methods.folding.averaging_graph`)."""
+    def averaging_graph(self) -> AveragingGraph:
+        """The prepared head as ``(prefix, suffix)``, the input's linear prefix cut off and batch
+        norms folded where the folding rule allows (see
+        :func:`vizkit.methods.folding.averaging_graph`; ``.fold`` holds the decision). Built and
+        probed once per model and head."""
         from vizkit.methods.folding import averaging_graph
 
         return self._cached(

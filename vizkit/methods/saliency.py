@@ -12,8 +12,8 @@ guided-backprop modifier only touches ``activation=relu`` attributes of top-leve
 ``ReLU()`` layers, not nested models) and mutates the model it is given. The compiled function
 here batches noise samples and integration steps across images into ``batch_size`` chunks, in
 one compiled loop, on a graph whose input linear prefix is backpropagated once per image rather
-than once per sample (see :func:`vizkit.methods.folding.averaging_graph`; every layer computes
-what the caller's model computes, so the maps equal plain tape gradients up to summation order).
+than once per sample (see :func:`vizkit.methods.folding.averaging_graph`; batch norms are
+folded only by its rule, so the maps equal plain tape gradients up to rounding).
 ``engine="tf-keras-vis"`` on :class:`Saliency` runs the same computation through tf-keras-vis
 (on vizkit's rebuilt model) for cross-checking; the tests assert both engines agree.
 """
