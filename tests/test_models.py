@@ -121,6 +121,18 @@ def test_import_vizkit_is_quiet_and_fast():
     assert time.perf_counter() - start < 60
 
 
+def test_loading_a_model_file_is_quiet(tmp_path):
+    """The file checks run before TensorFlow's own set-up: they must not start it noisily."""
+    path = tmp_path / "tiny.keras"
+    _nested_model().save(path)
+    env = {k: v for k, v in __import__("os").environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    code = f"import vizkit; vizkit.load_model({str(path)!r})"
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert run.stderr == "", run.stderr
+
+
 def test_public_api_names_resolve():
     missing = [name for name in vizkit.__all__ if not hasattr(vizkit, name)]
     assert missing == []

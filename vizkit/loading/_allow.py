@@ -106,17 +106,22 @@ def _defined_in(prefixes: tuple[str, ...], base: type, skip: frozenset = frozens
     return found
 
 
+def quiet_keras() -> None:
+    """Import Keras through :mod:`vizkit._tf` (TensorFlow's start-up notices silenced) before
+    any ``keras.src`` module: importing one first would start TensorFlow noisily."""
+    import vizkit._tf  # noqa: F401
+
+
 @functools.cache
 def allowed() -> Allowed:
     """The allow-lists for the installed Keras (built once per process)."""
-    import keras as keras_api
+    from vizkit._tf import keras as keras_api  # TensorFlow's quiet start-up comes first
+
+    k = keras_api
     from keras.src import constraints, dtype_policies, initializers, layers, regularizers
     from keras.src.models.functional import Functional
     from keras.src.ops.operation import Operation
 
-    from vizkit._tf import keras  # noqa: F401 - imports TensorFlow's Keras set-up first
-
-    k = keras_api
     activation_fns = {
         obj for obj in _public(k.activations).values() if callable(obj) and not inspect.isclass(obj)
     }
@@ -163,6 +168,7 @@ def allowed() -> Allowed:
     legacy.update(
         InputLayer=layers.InputLayer, Functional=Functional, Model=k.Model, Sequential=k.Sequential
     )
+    quiet_keras()
     from keras.src import losses, metrics, optimizers
 
     compile_names = {**metrics.ALL_OBJECTS_DICT, **losses.ALL_OBJECTS_DICT}
@@ -187,6 +193,7 @@ def registered(name: str | None) -> bool:
     """Whether the process has a custom object registered (globally or in a scope) as ``name``."""
     if not name:
         return False
+    quiet_keras()
     from keras.src.saving import object_registration
 
     return object_registration.get_registered_object(name) is not None
@@ -215,6 +222,7 @@ def resolve(
         return [found] if found is not None else []
     if not module:
         return []
+    quiet_keras()
     from keras.src.api_export import get_symbol_from_name
     from keras.src.saving.keras_saveable import KerasSaveable
     from keras.src.saving.serialization_lib import BUILTIN_MODULES
@@ -250,6 +258,7 @@ def layer_class_name(node: dict, custom_objects: Iterable[str] = ()) -> str | No
 
 def public_name(obj: Any) -> str:
     """``keras.layers.Dense`` for Keras's objects, else ``module.name``."""
+    quiet_keras()
     from keras.src.api_export import get_name_from_symbol
 
     try:

@@ -320,6 +320,9 @@ def _axis_size(axis: Any, shape: Shape | None) -> int:
 
 
 def _einsum(config: dict, shape: Shape | None) -> int:
+    from vizkit.loading._allow import quiet_keras
+
+    quiet_keras()
     from keras.src.layers.core.einsum_dense import _analyze_einsum_string
 
     out = config.get("output_shape")
