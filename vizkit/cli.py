@@ -272,6 +272,15 @@ def _report_parser(commands: Any, formatter: Any) -> None:
         help="class to explain: one index for every image or one per image "
         "(default: the predicted class)",
     )
+    _report_output_args(report)
+    _input_args(report)
+    _common(report)
+    report.set_defaults(handler=_run_report)
+
+
+def _report_output_args(report: argparse.ArgumentParser) -> None:
+    """``vizkit report``'s options for what it writes and how much: output, formats, style,
+    limits, extra sections."""
     report.add_argument("--out", required=True, metavar="DIR", help="output folder")
     report.add_argument(
         "--formats",
@@ -320,9 +329,6 @@ def _report_parser(commands: Any, formatter: Any) -> None:
         help="list the layers inside nested models in the summary (default: one row and one "
         "box per nested model)",
     )
-    _input_args(report)
-    _common(report)
-    report.set_defaults(handler=_run_report)
 
 
 def _explain_parser(commands: Any, formatter: Any) -> None:
