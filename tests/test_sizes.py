@@ -13,8 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 FILES = sorted([*(ROOT / "vizkit").rglob("*.py"), *(ROOT / "dashboards").rglob("*.py")])
 MAX_FILE_LINES = 500
 MAX_BODY_LINES = 80
-#: being rewritten elsewhere (the activation-maximization rewrite): drop once it is merged
-PENDING = {"vizkit/activation_max.py"}
+#: owned by other branches in flight (activation-maximization rewrite; batch-norm folding and
+#: models.py, over 500 lines on main since 45ca98c): drop each once it is split or says why
+PENDING = {"vizkit/activation_max.py", "vizkit/methods/folding.py", "vizkit/models.py"}
 
 
 def _rel(path: Path) -> str:
