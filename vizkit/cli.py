@@ -221,8 +221,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"vizkit {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _report_parser(commands, formatter)
+    _explain_parser(commands, formatter)
+    _predict_parser(commands, formatter)
+    _summary_parser(commands, formatter)
+    _scan_parser(commands, formatter)
+    _methods_parser(commands, formatter)
+    return parser
 
-    # ---- report ------------------------------------------------------------------------------
+
+def _report_parser(commands: Any, formatter: Any) -> None:
+    """The ``vizkit report`` subcommand."""
     report = commands.add_parser(
         "report",
         help="write an HTML report with every figure as PDF/SVG/PNG and tables as CSV",
@@ -264,6 +273,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="class to explain: one index for every image or one per image "
         "(default: the predicted class)",
     )
+    _report_output_args(report)
+    _input_args(report)
+    _common(report)
+    report.set_defaults(handler=_run_report)
+
+
+def _report_output_args(report: argparse.ArgumentParser) -> None:
+    """``vizkit report``'s options for what it writes and how much: output, formats, style,
+    limits, extra sections."""
     report.add_argument("--out", required=True, metavar="DIR", help="output folder")
     report.add_argument(
         "--formats",
@@ -312,11 +330,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="list the layers inside nested models in the summary (default: one row and one "
         "box per nested model)",
     )
-    _input_args(report)
-    _common(report)
-    report.set_defaults(handler=_run_report)
 
-    # ---- explain -----------------------------------------------------------------------------
+
+def _explain_parser(commands: Any, formatter: Any) -> None:
+    """The ``vizkit explain`` subcommand."""
     explain = commands.add_parser(
         "explain",
         help="one attribution figure for one image",
@@ -366,7 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(explain)
     explain.set_defaults(handler=_run_explain)
 
-    # ---- predict -----------------------------------------------------------------------------
+
+def _predict_parser(commands: Any, formatter: Any) -> None:
+    """The ``vizkit predict`` subcommand."""
     predict = commands.add_parser(
         "predict",
         help="print the model's top classes for images",
@@ -393,7 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(predict)
     predict.set_defaults(handler=_run_predict)
 
-    # ---- summary -----------------------------------------------------------------------------
+
+def _summary_parser(commands: Any, formatter: Any) -> None:
+    """The ``vizkit summary`` subcommand."""
     summary = commands.add_parser(
         "summary",
         help="print the model's layer table",
@@ -419,9 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(summary)
     summary.set_defaults(handler=_run_summary)
 
-    _scan_parser(commands, formatter)
 
-    # ---- methods -----------------------------------------------------------------------------
+def _methods_parser(commands: Any, formatter: Any) -> None:
+    """The ``vizkit methods`` subcommand."""
     methods = commands.add_parser(
         "methods",
         help="what each attribution method and metric shows, how to read it, its paper",
@@ -439,7 +460,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(methods)
     methods.set_defaults(handler=_run_methods)
-    return parser
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ Conventions
   taken as already on the model's scale and are only resized and channel-converted.
 - Transparent images are composited onto white; RGB becomes grayscale by ITU-R 601 luma
   (what PIL's ``"L"`` mode does), grayscale becomes RGB by repeating the channel.
+
+(Over 500 lines, just: ImageBatch's attribute docs and the one image-to-batch path described above.)
 """
 
 from __future__ import annotations

@@ -11,22 +11,23 @@
   Distill 2017, as OpenAI Microscope shows them for a few ImageNet models.
 
 The caller's model is never modified: activations come from :func:`vizkit.models.rebuild`
-graphs that share its layers (nested models inlined), cached per model.
+graphs that share its layers (nested models inlined), cached per model. The streaming search,
+the patch cropping and the source-convolution lookup behind :func:`top_activations` live in
+:mod:`vizkit.topk`.
+
+(Over 500 lines: three public entry points whose numpydoc docstrings are about a quarter of it.)
 """
 
 from __future__ import annotations
 
-import math
-import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from vizkit._keras import inbound_nodes, producer
 from vizkit._tf import keras, tf
 from vizkit.errors import InputError, LayerError
-from vizkit.inputs import ImageBatch, as_batch, load_images
+from vizkit.inputs import ImageBatch, as_batch
 from vizkit.models import (
     CONV_TYPES,
     first_conv_layer,
@@ -37,27 +38,11 @@ from vizkit.models import (
     require_image_model,
 )
 from vizkit.results.inspection import FeatureMaps, FeatureMapSet, FilterBank, UnitExamples
+from vizkit.topk import StreamingTopK as StreamingTopK  # re-exported: lives in vizkit.topk
+from vizkit.topk import iter_batches, receptive_patches, search, source_conv
 
 __all__ = ["conv_filters", "feature_maps", "top_activations", "CONV_TYPES"]
 
-_POINTWISE: tuple[type, ...] = tuple(
-    getattr(keras.layers, name)
-    for name in (
-        "BatchNormalization",
-        "Activation",
-        "ReLU",
-        "LeakyReLU",
-        "ELU",
-        "PReLU",
-        "Dropout",
-        "SpatialDropout2D",
-        "GaussianNoise",
-        "GaussianDropout",
-        "ActivityRegularization",
-        "Identity",
-    )
-    if hasattr(keras.layers, name)
-)
 SORTS = ("norm", "index")
 REDUCTIONS = ("max", "mean")
 MAX_DEFAULT_UNITS = 16
@@ -349,74 +334,6 @@ def feature_maps(
 # --------------------------------------------------------------------------------------------
 # Top activations
 # --------------------------------------------------------------------------------------------
-def _iter_batches(
-    images: Any, model: keras.Model, batch_size: int
-) -> tuple[Iterable[Any], int | None, Any]:
-    """``(batches, total or None, source for display range)`` from any supported image source."""
-    if isinstance(images, (str, bytes)) or hasattr(images, "__fspath__"):
-        images = load_images(images, model)
-    if isinstance(images, (list, tuple)) and images:
-        from PIL import Image
-
-        if isinstance(images[0], (str, bytes, os.PathLike, Image.Image)):
-            images = load_images(images, model)  # file paths or PIL images
-    if isinstance(images, ImageBatch) or isinstance(images, np.ndarray) or tf.is_tensor(images):
-        array = as_batch(images, model)
-
-        def sliced() -> Iterable[np.ndarray]:
-            for start in range(0, len(array), batch_size):
-                yield array[start : start + batch_size]
-
-        return sliced(), len(array), images
-    if isinstance(images, tf.data.Dataset):
-        total = None
-        cardinality = int(images.cardinality())
-        spec = images.element_spec
-        first = spec[0] if isinstance(spec, (tuple, list)) else spec
-        if isinstance(first, dict):
-            first = next(iter(first.values()))
-        batched = len(first.shape) == 4
-        if cardinality >= 0:
-            total = None if batched else cardinality
-        return images.as_numpy_iterator(), total, None
-    if isinstance(images, Iterable):
-        return iter(images), None, None
-    raise InputError(
-        f"cannot read images from a {type(images).__name__}: pass an ImageBatch, an array "
-        "(N, H, W, C), a folder or file paths, a tf.data.Dataset, or an iterable of batches"
-    )
-
-
-def _as_model_batch(element: Any, model: keras.Model) -> np.ndarray:
-    if isinstance(element, (tuple, list)) and not isinstance(element, np.ndarray) and element:
-        if not np.isscalar(element[0]) and np.ndim(element[0]) >= 3:
-            element = element[0]  # (images, labels) pairs
-    if isinstance(element, dict):
-        element = next(iter(element.values()))
-    array = np.asarray(element)
-    if array.ndim == 3:
-        array = array[None]
-    return as_batch(array, model)
-
-
-def _source_conv(model: keras.Model, path: str) -> str | None:
-    """The convolution that produced ``path``'s channels, through pointwise layers, or None."""
-    _, layer = get_layer(model, path)
-    prefix = path.rsplit("/", 1)[0] + "/" if "/" in path else ""
-    for _ in range(16):
-        if isinstance(layer, CONV_TYPES):
-            return prefix + layer.name
-        if not isinstance(layer, _POINTWISE):
-            return None
-        nodes = inbound_nodes(layer)
-        if not nodes or len(nodes[0].input_tensors) != 1:
-            return None
-        layer = producer(nodes[0].input_tensors[0])
-        if isinstance(layer, (keras.layers.InputLayer, keras.Model)) or layer is None:
-            return None
-    return None
-
-
 def _receptive_field(model: keras.Model, path: str) -> Any:
     cache = model_cache(model)
     key = "vizkit.inspection.receptive_fields"
@@ -428,17 +345,6 @@ def _receptive_field(model: keras.Model, path: str) -> Any:
         except Exception:  # noqa: BLE001 - no fields: patches are left out, nothing fails
             cache[key] = {}
     return cache[key].get(path)
-
-
-def _crop(image: np.ndarray, top: int, left: int, height: int, width: int) -> np.ndarray:
-    """``image[top:top+height, left:left+width]`` with out-of-image pixels mid-grey (uint8)."""
-    out = np.full((height, width, image.shape[-1]), 128, dtype=np.uint8)
-    h, w = image.shape[:2]
-    r0, r1 = max(top, 0), min(top + height, h)
-    c0, c1 = max(left, 0), min(left + width, w)
-    if r1 > r0 and c1 > c0:
-        out[r0 - top : r1 - top, c0 - left : c1 - left] = image[r0:r1, c0:c1]
-    return out
 
 
 def unit_scorer(model: keras.Model, path: str, reduce: str) -> Any:
@@ -468,65 +374,36 @@ def unit_scorer(model: keras.Model, path: str, reduce: str) -> Any:
     return cache[key]
 
 
-class StreamingTopK:
-    """The ``k`` best scores per unit over a stream of batches (ties keep the earlier image),
-    with each one's stream index and position, and the images still needed to show them."""
-
-    def __init__(self, units: int, k: int) -> None:
-        self.k = k
-        self.scores = np.full((units, k), -np.inf, dtype=np.float32)
-        self.indices = np.full((units, k), -1, dtype=np.int64)
-        self.positions = np.zeros((units, k), dtype=np.int64)
-        self.kept: dict[int, np.ndarray] = {}  # stream index -> image on the model's scale
-        self.seen = 0
-
-    def update(self, batch: np.ndarray, scores: np.ndarray, positions: np.ndarray) -> None:
-        """Merge one batch: ``scores`` and ``positions`` are ``(B, U)``."""
-        values, where = scores.T, positions.T  # (U, B)
-        indices = np.arange(self.seen, self.seen + len(batch))
-        merged = np.concatenate([self.scores, values], axis=1)
-        order = np.argsort(-merged, axis=1, kind="stable")[:, : self.k]
-        self.scores = np.take_along_axis(merged, order, axis=1)
-        every = np.concatenate([self.indices, np.broadcast_to(indices, values.shape)], axis=1)
-        self.indices = np.take_along_axis(every, order, axis=1)
-        moved = np.concatenate([self.positions, where], axis=1)
-        self.positions = np.take_along_axis(moved, order, axis=1)
-        needed = set(self.indices[self.indices >= 0].tolist())
-        for i in needed - set(self.kept):
-            if self.seen <= i < self.seen + len(batch):
-                self.kept[i] = batch[i - self.seen]
-        for i in set(self.kept) - needed:
-            del self.kept[i]
-        self.seen += len(batch)
+def _unit_layer(model: keras.Model, layer: str | int) -> tuple[str, Any, tuple[Any, ...]]:
+    """``(path, layer, output shape)`` of a layer whose units :func:`top_activations` can rank:
+    a spatial ``(H, W, C)`` or a vector ``(units,)`` output, not a nested model."""
+    path, lyr = get_layer(model, layer)
+    if isinstance(lyr, keras.Model):
+        raise LayerError(f"layer {path!r} is a nested model: pick one of its layers")
+    out_shape = layer_output_shape(lyr)
+    if len(out_shape) not in (2, 4) or out_shape[-1] is None:
+        raise LayerError(
+            f"layer {path!r} has output shape {out_shape[1:]}: pick a layer with (H, W, C) or "
+            "(units,) outputs"
+        )
+    return path, lyr, tuple(out_shape)
 
 
-def _patches(
-    display: np.ndarray,
-    image_ids: np.ndarray,
-    positions: np.ndarray,
-    rf: Any,
-    input_size: tuple[int, int],
-) -> tuple[np.ndarray, np.ndarray]:
-    """Receptive-field boxes ``(U, k, 4)`` and patches ``(U, k, ph, pw, C)`` (uint8) around each
-    top position; ``image_ids`` -1 marks empty slots (NaN box, grey patch)."""
-    height_in, width_in = input_size
-    ph = int(min(max(1, round(rf.size[0])), height_in))
-    pw = int(min(max(1, round(rf.size[1])), width_in))
-    n_units, k = image_ids.shape
-    boxes = np.full((n_units, k, 4), np.nan, dtype=np.float32)
-    patches = np.full((n_units, k, ph, pw, display.shape[-1]), 128, dtype=np.uint8)
-    for u in range(n_units):
-        for r in range(k):
-            if image_ids[u, r] < 0:
-                continue
-            row, col = (int(v) for v in positions[u, r])
-            boxes[u, r] = rf.bounds(row, col, clip_to=(height_in, width_in))
-            centre_r = rf.start[0] + row * rf.jump[0]
-            centre_c = rf.start[1] + col * rf.jump[1]
-            top = 0 if ph >= height_in else int(math.floor(centre_r - (ph - 1) / 2 + 0.5))
-            left = 0 if pw >= width_in else int(math.floor(centre_c - (pw - 1) / 2 + 0.5))
-            patches[u, r] = _crop(display[image_ids[u, r]], top, left, ph, pw)
-    return boxes, patches
+def _unit_filters(
+    model: keras.Model, path: str, layer: Any, units: np.ndarray
+) -> FilterBank | None:
+    """The kernels of ``units`` when ``layer`` is (or follows through pointwise layers) a
+    convolution with as many channels, else None."""
+    spatial = len(layer_output_shape(layer)) == 4
+    conv = (
+        path if isinstance(layer, CONV_TYPES) else (source_conv(model, path) if spatial else None)
+    )
+    if conv is None:
+        return None
+    _, conv_layer = get_layer(model, conv)
+    if int(layer_output_shape(conv_layer)[-1]) != int(layer_output_shape(layer)[-1]):
+        return None
+    return conv_filters(model, conv, sort="index", max_filters=None, filters=units)
 
 
 def top_activations(
@@ -593,15 +470,7 @@ def top_activations(
         raise InputError(f"batch_size must be at least 1, not {batch_size}")
     k, batch_size = int(k), int(batch_size)
     shape = require_image_model(model, "top_activations")
-    path, lyr = get_layer(model, layer)
-    if isinstance(lyr, keras.Model):
-        raise LayerError(f"layer {path!r} is a nested model: pick one of its layers")
-    out_shape = layer_output_shape(lyr)
-    if len(out_shape) not in (2, 4) or out_shape[-1] is None:
-        raise LayerError(
-            f"layer {path!r} has output shape {out_shape[1:]}: pick a layer with (H, W, C) or "
-            "(units,) outputs"
-        )
+    path, lyr, out_shape = _unit_layer(model, layer)
     spatial = len(out_shape) == 4
     kind = "channel" if spatial else "unit"
     count = int(out_shape[-1])
@@ -609,31 +478,8 @@ def top_activations(
 
     chosen = resolve_units(units, count, kind)
     score = unit_scorer(model, path, reduce if spatial else "max")
-    unit_t = tf.constant(chosen, tf.int32)
-    batches, total, source = _iter_batches(images, model, batch_size)
-    top = StreamingTopK(len(chosen), k)
-    bar = None
-    hook = progress if callable(progress) else None
-    if progress is True:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, desc="top activations", unit="img", leave=False, disable=None)
-    try:
-        for element in batches:
-            batch = _as_model_batch(element, model)
-            if len(batch) == 0:
-                continue
-            values, where = score(tf.constant(batch, tf.float32), unit_t)
-            top.update(batch, values.numpy(), where.numpy())
-            if bar is not None:
-                bar.update(len(batch))
-            if hook is not None:
-                hook(top.seen, total)
-    finally:
-        if bar is not None:
-            bar.close()
-    if top.seen == 0:
-        raise InputError("no images were found in the given source")
+    batches, total, source = iter_batches(images, model, batch_size)
+    top = search(batches, total, model, score, chosen, k, progress)
 
     best_idx, kept, seen = top.indices, top.kept, top.seen
     ids = sorted(kept)
@@ -653,20 +499,9 @@ def top_activations(
         rf = _receptive_field(model, path)
         if rf is not None:
             size = (int(shape[1]), int(shape[2]))
-            boxes, patches = _patches(display, image_ids, positions, rf, size)
+            boxes, patches = receptive_patches(display, image_ids, positions, rf, size)
 
-    bank = None
-    if filters:
-        conv = (
-            path
-            if isinstance(lyr, CONV_TYPES)
-            else (_source_conv(model, path) if spatial else None)
-        )
-        if conv is not None:
-            _, conv_layer = get_layer(model, conv)
-            conv_count = int(layer_output_shape(conv_layer)[-1])
-            if conv_count == count:
-                bank = conv_filters(model, conv, sort="index", max_filters=None, filters=chosen)
+    bank = _unit_filters(model, path, lyr, chosen) if filters else None
     maximization = None
     if maximize:
         from vizkit.activation_max import maximize_activation

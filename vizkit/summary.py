@@ -174,6 +174,47 @@ def layer_macs(
 # --------------------------------------------------------------------------------------------
 # summarize
 # --------------------------------------------------------------------------------------------
+def _layer_rows(
+    model: Any,
+    first: Mapping[str, Any],
+    rfs: Mapping[str, ReceptiveField],
+    macs: Mapping[str, int | None],
+) -> list[LayerInfo]:
+    """One :class:`LayerInfo` per layer of ``model`` (nested layers included), from the graph
+    walk's first call of each layer (``first``), receptive fields and MACs keyed by path."""
+    from vizkit._tf import keras
+    from vizkit.models import SEP, activation_name, iter_layers, layer_output_shape
+
+    rows = []
+    for path, layer in iter_layers(model):
+        call = first.get(path)
+        if call is not None and call.output_shapes:
+            shape: Shape | None = call.output_shapes[0]
+        else:
+            try:
+                shape = layer_output_shape(layer)
+            except Exception:  # noqa: BLE001 - unbuilt/subclassed layers have no shape
+                shape = None
+        container = isinstance(layer, keras.Model)
+        rows.append(
+            LayerInfo(
+                path=path,
+                name=layer.name,
+                type=type(layer).__name__,
+                depth=path.count(SEP),
+                output_shape=shape,
+                params=_weight_count(layer.weights),
+                trainable_params=_weight_count(layer.trainable_weights),
+                activation=None if container else activation_name(layer),
+                receptive_field=rfs.get(path),
+                macs=macs.get(path),
+                container=container,
+                inbound=call.inbound if call is not None else (),
+            )
+        )
+    return rows
+
+
 def summarize(model: Any, expand_nested: bool = False) -> ModelSummary:
     """Summarize ``model``: one row per layer (nested models' layers included) plus totals.
 
@@ -203,8 +244,7 @@ def summarize(model: Any, expand_nested: bool = False) -> ModelSummary:
     reports 96x96 numbers. MACs follow the conventions in :mod:`vizkit.summary`; a layer called
     several times counts every call. Receptive fields: :func:`vizkit.receptive_fields`.
     """
-    from vizkit._tf import keras
-    from vizkit.models import SEP, activation_name, iter_layers, layer_output_shape
+    from vizkit.models import SEP, iter_layers
     from vizkit.receptive import Call, graph_of, propagate
 
     if not getattr(model, "built", True):
@@ -241,33 +281,7 @@ def summarize(model: Any, expand_nested: bool = False) -> ModelSummary:
     row_paths = {path for path, _ in iter_layers(model)}
     uncounted_ops = tuple(p for p, c in macs.items() if c is None and p not in row_paths)
 
-    rows = []
-    for path, layer in iter_layers(model):
-        call = first.get(path)
-        if call is not None and call.output_shapes:
-            shape: Shape | None = call.output_shapes[0]
-        else:
-            try:
-                shape = layer_output_shape(layer)
-            except Exception:  # noqa: BLE001 - unbuilt/subclassed layers have no shape
-                shape = None
-        container = isinstance(layer, keras.Model)
-        rows.append(
-            LayerInfo(
-                path=path,
-                name=layer.name,
-                type=type(layer).__name__,
-                depth=path.count(SEP),
-                output_shape=shape,
-                params=_weight_count(layer.weights),
-                trainable_params=_weight_count(layer.trainable_weights),
-                activation=None if container else activation_name(layer),
-                receptive_field=rfs.get(path),
-                macs=macs.get(path),
-                container=container,
-                inbound=call.inbound if call is not None else (),
-            )
-        )
+    rows = _layer_rows(model, first, rfs, macs)
 
     graph = graph_of(model)
     inputs = list(graph.inputs) if graph is not None else list(getattr(model, "inputs", None) or [])

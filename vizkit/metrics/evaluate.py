@@ -187,8 +187,8 @@ def _evaluate(
     seed: int,
     progress: ProgressArg,
 ) -> tuple[EvaluationResult, Any]:
-    """The body of :func:`run_evaluation` (over 80 lines: one branch per metric), and the
-    predictions of the first method's explanation (None when no method gave any)."""
+    """The body of :func:`run_evaluation`, and the predictions of the first method's explanation
+    (None when no method gave any)."""
     x = as_batch(inputs, model)
     data = inputs if isinstance(inputs, ImageBatch) else x  # keeps image names on results
     n, height, width = x.shape[:3]
@@ -216,54 +216,12 @@ def _evaluate(
         method_targets = targets if found is None else np.asarray(found)
         row: dict[str, Any] = {}
         for metric in chosen:
-            if metric == "deletion":
-                row[metric] = deletion(
-                    model,
-                    data,
-                    maps,
-                    method_targets,
-                    steps=steps,
-                    fill=deletion_fill,
-                    score=score,
-                    batch_size=batch_size,
-                    seed=seed,
-                ).replace(method=name)
-            elif metric == "insertion":
-                row[metric] = insertion(
-                    model,
-                    data,
-                    maps,
-                    method_targets,
-                    steps=steps,
-                    fill=insertion_fill,
-                    score=score,
-                    batch_size=batch_size,
-                    seed=seed,
-                ).replace(method=name)
-            elif metric == "pointing_game":
-                row[metric] = pointing_game(maps, masks, inputs=data).replace(method=name)
-            elif metric == "relevance_mass":
-                row[metric] = relevance_mass(maps, masks, inputs=data).replace(method=name)
-            elif metric == "map_health":
-                row[metric] = map_health(explanation, method=name)
-            elif metric in ("cascading_randomization", "data_randomization"):
-                rerun, rerun_params = _rerunnable(name, how, method_params)
-                if metric == "cascading_randomization":
-                    result = cascading_randomization(
-                        model, data, rerun, method_targets, seed=seed, **rerun_params
-                    )
-                else:
-                    result = data_randomization(
-                        model,
-                        data,
-                        rerun,
-                        method_targets,
-                        train=train,
-                        epochs=epochs,
-                        seed=seed,
-                        **rerun_params,
-                    )
-                row[metric] = result.replace(method=name)
+            row[metric] = _one_metric(
+                metric, model, data, maps, method_targets, masks, explanation,
+                name=name, how=how, method_params=method_params, steps=steps,
+                deletion_fill=deletion_fill, insertion_fill=insertion_fill, score=score,
+                batch_size=batch_size, seed=seed, train=train, epochs=epochs,
+            )  # fmt: skip
             bar.advance()
         results[name] = row
     bar.close()  # an exception leaves it to tqdm's own clean-up
@@ -274,6 +232,77 @@ def _evaluate(
         seconds=seconds,
         input_spec=getattr(inputs, "input_spec", None),
     ), predictions
+
+
+def _one_metric(
+    metric: str,
+    model: Any,
+    data: Any,
+    maps: np.ndarray,
+    targets: np.ndarray,
+    masks: Any,
+    explanation: Any,
+    *,
+    name: str,
+    how: Any,
+    method_params: dict[str, Any],
+    steps: int,
+    deletion_fill: Any,
+    insertion_fill: Any,
+    score: str,
+    batch_size: int | None,
+    seed: int,
+    train: tuple[Any, Any] | None,
+    epochs: int,
+) -> Any:
+    """One metric's result for one method's maps (``name`` labels the result)."""
+    if metric == "deletion":
+        return deletion(
+            model,
+            data,
+            maps,
+            targets,
+            steps=steps,
+            fill=deletion_fill,
+            score=score,
+            batch_size=batch_size,
+            seed=seed,
+        ).replace(method=name)
+    if metric == "insertion":
+        return insertion(
+            model,
+            data,
+            maps,
+            targets,
+            steps=steps,
+            fill=insertion_fill,
+            score=score,
+            batch_size=batch_size,
+            seed=seed,
+        ).replace(method=name)
+    if metric == "pointing_game":
+        return pointing_game(maps, masks, inputs=data).replace(method=name)
+    if metric == "relevance_mass":
+        return relevance_mass(maps, masks, inputs=data).replace(method=name)
+    if metric == "map_health":
+        return map_health(explanation, method=name)
+    if metric in ("cascading_randomization", "data_randomization"):
+        rerun, rerun_params = _rerunnable(name, how, method_params)
+        if metric == "cascading_randomization":
+            result = cascading_randomization(model, data, rerun, targets, seed=seed, **rerun_params)
+        else:
+            result = data_randomization(
+                model,
+                data,
+                rerun,
+                targets,
+                train=train,
+                epochs=epochs,
+                seed=seed,
+                **rerun_params,
+            )
+        return result.replace(method=name)
+    raise ValueError(f"unknown metric {metric!r}")  # _metric_list lets none through
 
 
 def evaluate(

@@ -39,11 +39,7 @@ def plot_unit_examples(
     Columns: ``"maximization"`` (when computed), ``"filter"`` (convolutional layers), then up
     to ``max_examples`` examples, best first, each titled with its activation. ``patches=True``
     shows receptive-field crops for channels; False shows whole images with the field boxed.
-
-    (About 100 lines with this documentation: one pass over the panels it draws.)
     """
-    from matplotlib.patches import Rectangle
-
     k = examples.k if max_examples is None else max(1, min(int(max_examples), examples.k))
     maximization, bank = examples.maximization, examples.filters
     has_max = maximization is not None
@@ -80,39 +76,16 @@ def plot_unit_examples(
             ax = axes[row, col]
             i = filt_lookup.get(int(unit))
             if i is not None:
-                kernel = np.asarray(bank.kernels[i], dtype=np.float32)
-                if bank.rgb:
-                    ax.imshow(np.clip(0.5 + kernel / (2 * filt_limit), 0, 1))
-                else:  # one input channel as is; several averaged
-                    tile = kernel.mean(axis=-1)
-                    limit = _limit(tile)
-                    ax.imshow(tile, cmap=DIVERGING_CMAP, vmin=-limit, vmax=limit)
+                _draw_kernel(
+                    ax, np.asarray(bank.kernels[i], dtype=np.float32), bank.rgb, filt_limit
+                )
             _clean(ax)
             col += 1
         for r in range(k):
             ax = axes[row, col + r]
             _clean(ax)
-            if examples.sample_indices[row, r] < 0:
-                continue
-            whole = not use_patches or in_image_share(examples, row, r) < MIN_PATCH_SHARE
-            replaced += int(use_patches and whole)
-            if not whole and crops is not None:
-                show_image(ax, crops[row, r])
-            else:
-                show_image(ax, examples.images[examples.image_ids[row, r]])
-                if examples.boxes is not None:
-                    top, left, bottom, right = examples.boxes[row, r]
-                    ax.add_patch(
-                        Rectangle(
-                            (left - 0.5, top - 0.5),
-                            right - left + 1,
-                            bottom - top + 1,
-                            fill=False,
-                            edgecolor="#E69F00",
-                            linewidth=1.2,
-                        )
-                    )
-            ax.set_title(f"{examples.scores[row, r]:.3g}", fontsize=7)
+            if examples.sample_indices[row, r] >= 0:
+                replaced += int(_draw_example(ax, examples, row, r, use_patches))
         axes[row, 0].set_ylabel(f"{noun} {int(unit)}", fontsize=8)
     filter_header = "filter"
     if bank is not None and not bank.rgb and bank.kernels.shape[-1] > 1:
@@ -130,6 +103,45 @@ def plot_unit_examples(
         )
     _suptitle(fig, text)
     return fig
+
+
+def _draw_kernel(ax: Axes, kernel: np.ndarray, rgb: bool, limit: float) -> None:
+    """A ``(kh, kw, C_in)`` kernel: as colour when ``rgb`` (``limit`` scales it), else one
+    input channel as is or several averaged, on a diverging map."""
+    if rgb:
+        ax.imshow(np.clip(0.5 + kernel / (2 * limit), 0, 1))
+        return
+    tile = kernel.mean(axis=-1)
+    tile_limit = _limit(tile)
+    ax.imshow(tile, cmap=DIVERGING_CMAP, vmin=-tile_limit, vmax=tile_limit)
+
+
+def _draw_example(ax: Axes, examples: UnitExamples, row: int, rank: int, patches: bool) -> bool:
+    """One top example titled with its score: its receptive-field patch when ``patches`` and
+    the patch is mostly inside the image, else the whole image with the field boxed. True when
+    a patch was asked for but the whole image is shown."""
+    from matplotlib.patches import Rectangle
+
+    crops = examples.patches
+    whole = not patches or in_image_share(examples, row, rank) < MIN_PATCH_SHARE
+    if not whole and crops is not None:
+        show_image(ax, crops[row, rank])
+    else:
+        show_image(ax, examples.images[examples.image_ids[row, rank]])
+        if examples.boxes is not None:
+            top, left, bottom, right = examples.boxes[row, rank]
+            ax.add_patch(
+                Rectangle(
+                    (left - 0.5, top - 0.5),
+                    right - left + 1,
+                    bottom - top + 1,
+                    fill=False,
+                    edgecolor="#E69F00",
+                    linewidth=1.2,
+                )
+            )
+    ax.set_title(f"{examples.scores[row, rank]:.3g}", fontsize=7)
+    return patches and whole
 
 
 #: Receptive-field patches with less of the image than this share (the rest is grey padding)

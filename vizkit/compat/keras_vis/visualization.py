@@ -16,6 +16,8 @@ TensorFlow 2 / Keras 3:
 
 The differences from keras-vis are listed in :mod:`vizkit.compat.keras_vis`; each function's
 docstring names those that concern it.
+
+(Over 500 lines: a port of keras-vis's ``vis.visualization`` API, one module as keras-vis has it.)
 """
 
 from __future__ import annotations
