@@ -38,8 +38,8 @@ _API: dict[str, str] = {
     "conv_layers": "vizkit.models",
     "first_conv_layer": "vizkit.models",
     "candidate_layers": "vizkit.layers",
-    "model_info": "vizkit.models",
-    "ModelInfo": "vizkit.models",
+    "model_info": "vizkit.layers",
+    "ModelInfo": "vizkit.layers",
     # summaries
     "summarize": "vizkit.summary",
     "plot_history": "vizkit.summary",

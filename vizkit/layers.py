@@ -6,7 +6,8 @@ deepest first: deep layers carry the class-specific evidence
 Grad-CAM needs (Selvaraju et al. 2017 use the last convolutional layer), shallow ones give
 finer but less class-specific maps. Each entry carries the spatial size, channels and
 receptive field, so a user (or the dashboard's layer picker) can trade resolution for
-semantics knowingly. The default layer for CAMs is the first entry.
+semantics knowingly. The default layer for CAMs is the first entry. :func:`model_info` gives
+the rest of what a front end offers (input shape, classes, layers with feature maps).
 """
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ from typing import Any
 
 from vizkit._tf import keras
 from vizkit.errors import LayerError
-from vizkit.models import iter_layers, layer_output_shape, model_cache
+from vizkit.models import (
+    head_info,
+    input_shape,
+    is_image_model,
+    iter_layers,
+    layer_output_shape,
+    model_cache,
+    spatial_layer_paths,
+)
 
 __all__ = ["CandidateLayer", "candidate_layers", "default_layer"]
 
@@ -145,3 +154,38 @@ def default_layer(model: keras.Model) -> str:
             "integrated_gradients) instead"
         )
     return candidates[0].path
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    """What a front end needs to offer a model's choices: plain Python values only.
+
+    ``head_error`` is the one-line reason the model cannot be explained per class (then
+    ``num_classes`` is 0); ``input_shape`` and ``spatial_layers`` are empty for non-image models.
+    """
+
+    name: str
+    image_model: bool
+    input_shape: tuple[int | None, ...] | None
+    num_classes: int
+    head_error: str | None
+    spatial_layers: tuple[str, ...]
+
+
+def model_info(model: keras.Model) -> ModelInfo:
+    """Describe ``model`` (input, head, layers with feature maps) without running it."""
+    from vizkit.errors import VizkitError, one_line
+
+    image_model = is_image_model(model)
+    try:
+        num_classes, head_error = head_info(model).num_classes, None
+    except VizkitError as err:
+        num_classes, head_error = 0, one_line(str(err))
+    return ModelInfo(
+        name=str(model.name),
+        image_model=image_model,
+        input_shape=tuple(input_shape(model)) if image_model else None,
+        num_classes=int(num_classes),
+        head_error=head_error,
+        spatial_layers=tuple(spatial_layer_paths(model)) if image_model else (),
+    )

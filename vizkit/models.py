@@ -316,41 +316,6 @@ def head_info(model: keras.Model, output: int | str | None = None) -> Head:
     return Head(path=prefix + layer.name, activation=activation, units=units, output=index)
 
 
-@dataclasses.dataclass(frozen=True)
-class ModelInfo:
-    """What a front end needs to offer a model's choices: plain Python values only.
-
-    ``head_error`` is the one-line reason the model cannot be explained per class (then
-    ``num_classes`` is 0); ``input_shape`` and ``spatial_layers`` are empty for non-image models.
-    """
-
-    name: str
-    image_model: bool
-    input_shape: tuple[int | None, ...] | None
-    num_classes: int
-    head_error: str | None
-    spatial_layers: tuple[str, ...]
-
-
-def model_info(model: keras.Model) -> ModelInfo:
-    """Describe ``model`` (input, head, layers with feature maps) without running it."""
-    from vizkit.errors import VizkitError, one_line
-
-    image_model = is_image_model(model)
-    try:
-        num_classes, head_error = head_info(model).num_classes, None
-    except VizkitError as err:
-        num_classes, head_error = 0, one_line(str(err))
-    return ModelInfo(
-        name=str(model.name),
-        image_model=image_model,
-        input_shape=tuple(input_shape(model)) if image_model else None,
-        num_classes=int(num_classes),
-        head_error=head_error,
-        spatial_layers=tuple(spatial_layer_paths(model)) if image_model else (),
-    )
-
-
 # --------------------------------------------------------------------------------------------
 # Surgery: replay a model's graph with nested models inlined
 # --------------------------------------------------------------------------------------------

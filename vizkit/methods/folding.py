@@ -1,5 +1,8 @@
 """Graph rewrites that make a model's head cheaper to run many times, and when they are safe.
 
+(Over 500 lines: the folding rule, its probe and the two graph rebuilds are one decision and its
+proof; most of the length is the explanation of when a fold is safe.)
+
 Two graphs:
 
 - :func:`forward_graph` (forward-only work: predictions, occlusion's occluded images, Score-CAM's
