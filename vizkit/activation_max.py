@@ -16,18 +16,21 @@ Distill 2017 (https://distill.pub/2017/feature-visualization/) and Mordvintsev e
   shown, without augmentation and with a lighter L2 penalty.
 
 Defaults adapt to the input size (:meth:`Recipe.for_input`): 28x28x1 digits get 1-2 pixel jitter
-and no colour decorrelation, 64x64x3 images a few pixels, 224x224 RGB the Lucid settings.
+and no colour decorrelation, 64x64x3 images a few pixels. ImageNet-size RGB inputs get
+:meth:`Recipe.for_large_rgb`: each step averages 4 augmented views (random crops of 25-100% of
+the side, after MaCo, Fel et al. 2023), the spectrum goes coarse to fine, the contrast is fixed
+instead of penalized, and class targets maximize the logit minus the mean logit.
 
 Why vizkit runs its own optimizer instead of tf-keras-vis
 --------------------------------------------------------
 tf-keras-vis 0.8.7's ``ActivationMaximization`` runs each step eagerly in Python and applies its
 rotation and scaling with scipy on host numpy arrays, so a step costs several forward+backward
-passes (4 to 6x on the sample models, see ``bench/bench_activation_max.py``); it returns a ``tf.Tensor``, does nothing on ``mixed_float16``
-models, optimizes unconstrained pixels (clipping only the returned copy) and has no Fourier
-parameterization. Here the *whole* step (parameterization, augmentation, forward, backward,
+passes (4 to 6x on the sample models, see ``bench/bench_activation_max.py``); it returns a
+``tf.Tensor``, does nothing on ``mixed_float16`` models, optimizes unconstrained pixels (clipping
+only the returned copy) and has no Fourier parameterization. Here the *whole* step (parameterization, augmentation, forward, backward,
 regularizers, Adam update) runs inside one compiled ``tf.function``, and chunks of steps run in a
 ``tf.while_loop`` between progress reports, so 200 steps cost about as much as 200 bare
-forward+backward passes; several targets are optimized together as one batch. The
+forward+backward passes per view; several targets are optimized together as one batch. The
 tf-keras-vis-backed path (``backend="tf-keras-vis"``, in :mod:`vizkit.methods._tfkv`) is kept as a
 reference implementation for comparison and benchmarking.
 
