@@ -131,7 +131,7 @@ def bench_tfkv(name: str, quick: bool) -> dict[str, Any]:
     """tf-keras-vis per step, with its defaults, against the same floor per pass."""
     import vizkit
     from vizkit._tf import keras
-    from vizkit.activation_max import feature_model
+    from vizkit.activation_engine import feature_model
     from vizkit.models import head_info
 
     model = build(name)

@@ -79,10 +79,13 @@ def test_recipe_defaults_adapt_to_input_size():
     large = Recipe.for_input((224, 224, 3))
     assert (digits.jitter, digits.decorrelate, digits.learning_rate) == (2, False, 0.1)
     assert (shapes.jitter, shapes.decorrelate, shapes.learning_rate) == (4, True, 0.05)
-    assert large.jitter == 14 and large.rotation > digits.rotation
-    # ImageNet-size inputs: a steeper spectrum (larger, smoother structures) and a smaller step
+    # ImageNet-size RGB inputs: Recipe.for_large_rgb (several crops per step, 5% jitter,
+    # a steeper spectrum annealed from steeper still, fixed contrast)
+    assert large == Recipe.for_large_rgb(224)
+    assert (large.jitter, large.views, large.decay_start) == (11, 4, 2.5)
     assert (digits.decay_power, shapes.decay_power, large.decay_power) == (1.0, 1.0, 1.5)
-    assert large.learning_rate == 0.025
+    assert (digits.views, shapes.views, digits.contrast) == (1, 1, 0.0)
+    assert Recipe.for_input((224, 224, 1)).views == 1  # large grey inputs keep the plain recipe
     assert Recipe.for_input((28, 28, 1), jitter=0).jitter == 0
 
 

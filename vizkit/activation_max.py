@@ -16,18 +16,21 @@ Distill 2017 (https://distill.pub/2017/feature-visualization/) and Mordvintsev e
   shown, without augmentation and with a lighter L2 penalty.
 
 Defaults adapt to the input size (:meth:`Recipe.for_input`): 28x28x1 digits get 1-2 pixel jitter
-and no colour decorrelation, 64x64x3 images a few pixels, 224x224 RGB the Lucid settings.
+and no colour decorrelation, 64x64x3 images a few pixels. ImageNet-size RGB inputs get
+:meth:`Recipe.for_large_rgb`: each step averages 4 augmented views (random crops of 25-100% of
+the side, after MaCo, Fel et al. 2023), the spectrum goes coarse to fine, the contrast is fixed
+instead of penalized, and class targets maximize the logit minus the mean logit.
 
 Why vizkit runs its own optimizer instead of tf-keras-vis
 --------------------------------------------------------
 tf-keras-vis 0.8.7's ``ActivationMaximization`` runs each step eagerly in Python and applies its
 rotation and scaling with scipy on host numpy arrays, so a step costs several forward+backward
-passes (4 to 6x on the sample models, see ``bench/bench_activation_max.py``); it returns a ``tf.Tensor``, does nothing on ``mixed_float16``
-models, optimizes unconstrained pixels (clipping only the returned copy) and has no Fourier
-parameterization. Here the *whole* step (parameterization, augmentation, forward, backward,
+passes (4 to 6x on the sample models, see ``bench/bench_activation_max.py``); it returns a
+``tf.Tensor``, does nothing on ``mixed_float16`` models, optimizes unconstrained pixels (clipping
+only the returned copy) and has no Fourier parameterization. Here the *whole* step (parameterization, augmentation, forward, backward,
 regularizers, Adam update) runs inside one compiled ``tf.function``, and chunks of steps run in a
 ``tf.while_loop`` between progress reports, so 200 steps cost about as much as 200 bare
-forward+backward passes; several targets are optimized together as one batch. The
+forward+backward passes per view; several targets are optimized together as one batch. The
 tf-keras-vis-backed path (``backend="tf-keras-vis"``, in :mod:`vizkit.methods._tfkv`) is kept as a
 reference implementation for comparison and benchmarking.
 
@@ -54,17 +57,13 @@ from typing import Any
 import numpy as np
 
 from vizkit._tf import keras, tf
+from vizkit.activation_engine import Engine, feature_model, hyper, is_relu
 from vizkit.errors import InputError, LayerError
 from vizkit.models import (
-    activation_name,
     get_layer,
     head_info,
-    identity,
-    layer_input_shape,
     layer_output_shape,
-    linear_clone,
     model_cache,
-    rebuild,
     require_image_model,
 )
 from vizkit.progress import Progress
@@ -76,19 +75,13 @@ __all__ = ["maximize_activation", "Recipe", "max_steps", "ENV_MAX_STEPS"]
 ENV_MAX_STEPS = "VIZKIT_MAX_STEPS"
 OBJECTIVES = ("mean", "center")
 PARAMETERIZATIONS = ("fourier", "pixel")
+CLASS_OBJECTIVES = ("logit", "logit_minus_mean")
+LARGE_SIDE = 128  # RGB inputs this large get Recipe.for_large_rgb
+MAX_IMAGES_PER_STEP = 32  # targets x views per forward pass; more targets run in groups
 BACKENDS = ("vizkit", "tf-keras-vis")
 MAX_DEFAULT_UNITS = 16
 NOISE_SAMPLES = 64  # uniform-noise images averaged for the noise baseline (shared by targets)
 NOISE_SEED = 20170707  # fixed: the noise baseline does not depend on the run's seed
-
-# Square root of the empirical colour correlation of natural (ImageNet) images, from Lucid
-# (Olah et al. 2017): decorrelated colour channels -> RGB.
-_COLOR_CORRELATION_SVD_SQRT = np.asarray(
-    [[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], dtype=np.float32
-)
-_COLOR_MATRIX = _COLOR_CORRELATION_SVD_SQRT / np.max(
-    np.linalg.norm(_COLOR_CORRELATION_SVD_SQRT, axis=0)
-)
 
 ProgressHook = Callable[[int, int], Any]
 
@@ -148,6 +141,32 @@ class Recipe:
         CNN, +9% on the weakest class logit with images that look the same). 0 turns it off.
     polish_l2 : float
         Factor on ``l2_weight`` during the polish.
+    views : int
+        Augmented views of each image per step; the objective is their mean (MaCo, Fel et al.
+        2023, averages a batch of random crops). Each view costs one forward+backward pass.
+    crop : (float, float)
+        Range of the side of the random square crop each view shows (a fraction of the image
+        side, placed anywhere inside it), enlarged to the full input size before the zoom:
+        ``(1, 1)`` shows the whole image. Small crops make every part of the image carry the
+        class at a larger scale.
+    noise : float
+        Standard deviation of Gaussian noise added to each view (on the 0..1 scale).
+    contrast : float
+        If positive, the image before the sigmoid is centred per colour channel and scaled to
+        this standard deviation at every step (a fixed contrast, as MaCo fixes the spectrum's
+        magnitude): the optimization can only rearrange structure, not saturate colours. 0
+        leaves the contrast free (Lucid).
+    decay_start : float or None
+        Coarse to fine: the spectrum decay at the first step, moving linearly to
+        ``decay_power`` over the first ``anneal`` fraction of the steps (a steep decay first
+        lays out large shapes, details come later). None keeps ``decay_power`` throughout.
+        Fourier only.
+    anneal : float
+        Fraction of the steps over which ``decay_start`` moves to ``decay_power``.
+    class_objective : {"logit", "logit_minus_mean"}
+        For class targets: maximize the class logit, or the logit minus the mean of all logits
+        (evidence shared with other classes does not count). The reported activation is the
+        logit either way. Single-unit heads always use the logit.
     """
 
     steps: int = 200
@@ -163,22 +182,25 @@ class Recipe:
     init_std: float = 0.01
     polish: float = 0.1
     polish_l2: float = 0.5
+    views: int = 1
+    crop: tuple[float, float] = (1.0, 1.0)
+    noise: float = 0.0
+    contrast: float = 0.0
+    decay_start: float | None = None
+    anneal: float = 0.5
+    class_objective: str = "logit"
 
     @classmethod
     def for_input(cls, shape: Sequence[int | None], **overrides: Any) -> Recipe:
         """Defaults for an input of shape ``(H, W, C)`` (or ``(N, H, W, C)``), then overrides.
 
         Jitter is about 1/16 of the smaller side (1 pixel at minimum), so 28x28 digits move by
-        2 pixels and 224x224 images by 14; rotation and zoom stay moderate on small inputs, where
+        2 pixels and 64x64 images by 4; rotation and zoom stay moderate on small inputs, where
         a few degrees already move the border pixels by a large fraction of a stroke. Small
         inputs (32 pixels or less) take a larger step size (0.1 instead of 0.05): their spectrum
-        has few coefficients, and 40 steps already give readable digits. ImageNet-size inputs
-        (128 pixels or more) take a steeper spectrum (``decay_power=1.5`` instead of Lucid's
-        1.0) and half the step size (0.025): on EfficientNet-Lite0 (``imagenet_lite0``) Lucid's
-        1/f gives a texture collage in which no object stands out, 1/f**1.5 gives larger object
-        parts (goldfish, a ladybug, bus windows; 1/f**2 saturates into flat colour blobs), and the
-        smaller step keeps its colours from saturating; more steps (512, Lucid's count) only add
-        clutter.
+        has few coefficients, and 40 steps already give readable digits.
+
+        RGB inputs of 128 pixels or more (ImageNet networks) get :meth:`for_large_rgb`.
         """
         dims = [int(d) for d in tuple(shape)[-3:] if d is not None]
         if len(dims) != 3:
@@ -188,14 +210,50 @@ class Recipe:
             )
         height, width, channels = dims
         side = min(height, width)
+        if side >= LARGE_SIDE and channels == 3:
+            return cls.for_large_rgb(side, **overrides)
         small = side <= 32
         base = cls(
-            learning_rate=0.1 if small else (0.025 if side >= 128 else 0.05),
+            learning_rate=0.1 if small else 0.05,
             jitter=max(1, round(side / 16)),
             rotation=6.0 if small else 10.0,
             scale=(0.92, 1.08) if small else (0.9, 1.1),
             decorrelate=channels == 3,
-            decay_power=1.5 if side >= 128 else 1.0,
+            decay_power=1.0 if side < LARGE_SIDE else 1.5,
+        )
+        return base.replace(**overrides)
+
+    @classmethod
+    def for_large_rgb(cls, side: int = 224, **overrides: Any) -> Recipe:
+        """The recipe for ImageNet-size RGB networks (``side`` = the smaller input side).
+
+        Tuned on EfficientNet-Lite0 (``imagenet_lite0``), where Lucid's settings (1/f spectrum,
+        one jittered view per step, free contrast) give a saturated texture collage. Each step
+        averages ``views=4`` random crops (side 25-100% of the image, placed anywhere, rotated
+        by up to 5 degrees, with noise) as MaCo does; the spectrum goes coarse to fine
+        (``1/f**2.5`` to ``1/f**1.5`` over the first half); the contrast is fixed (``contrast``)
+        so colours cannot saturate; class targets maximize the logit minus the mean logit; no
+        TV or L2 penalty (the fixed contrast replaces them). 200 steps cost 800
+        forward+backward passes per target (``bench/bench_activation_max.py``).
+        """
+        base = cls(
+            steps=200,
+            learning_rate=0.05,
+            decay_power=1.5,
+            decay_start=2.5,
+            anneal=0.5,
+            decorrelate=True,
+            views=4,
+            crop=(0.25, 1.0),
+            scale=(1.0, 1.0),
+            jitter=max(1, round(side * 0.05)),
+            rotation=5.0,
+            noise=0.02,
+            contrast=2.0,
+            tv_weight=0.0,
+            l2_weight=0.0,
+            polish=0.0,
+            class_objective="logit_minus_mean",
         )
         return base.replace(**overrides)
 
@@ -228,6 +286,18 @@ class Recipe:
             raise InputError(f"scale {self.scale} must be (low, high) with 0 < low <= high")
         if not 0 <= self.polish <= 1:
             raise InputError(f"polish must be a fraction between 0 and 1, not {self.polish}")
+        if not 0 <= self.anneal <= 1:
+            raise InputError(f"anneal must be a fraction between 0 and 1, not {self.anneal}")
+        low, high = self.crop
+        if not 0 < low <= high <= 1:
+            raise InputError(f"crop {self.crop} must be (low, high) with 0 < low <= high <= 1")
+        if int(self.views) < 1 or int(self.views) != self.views:
+            raise InputError(f"views must be a whole number of at least 1, not {self.views}")
+        if self.class_objective not in CLASS_OBJECTIVES:
+            raise InputError(
+                f"class_objective {self.class_objective!r} is not one of "
+                f"{', '.join(CLASS_OBJECTIVES)}"
+            )
         for name in (
             "jitter",
             "rotation",
@@ -236,9 +306,13 @@ class Recipe:
             "init_std",
             "decay_power",
             "polish_l2",
+            "noise",
+            "contrast",
         ):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must not be negative, not {getattr(self, name)}")
+        if self.decay_start is not None and self.decay_start < 0:
+            raise InputError(f"decay_start must not be negative, not {self.decay_start}")
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -340,283 +414,16 @@ def _resolve_target(
     )
 
 
-# --------------------------------------------------------------------------------------------
-# Float32 graphs for mixed-precision models
-# --------------------------------------------------------------------------------------------
-def _is_low_precision(layer: keras.layers.Layer) -> bool:
-    compute = str(getattr(layer, "compute_dtype", "float32") or "float32")
-    return compute in ("float16", "bfloat16")
-
-
-def _copy_layer(
-    layer: keras.layers.Layer, path: str, *, float32: bool, linear: bool
-) -> keras.layers.Layer:
-    """A copy of ``layer`` (same weights, taken now) in float32 and/or without its activation."""
-    try:
-        config = layer.get_config()
-        if float32:
-            config["dtype"] = "float32"
-        if linear:
-            config["activation"] = "linear"
-        config["name"] = f"{layer.name}__vizkit"
-        clone = type(layer).from_config(config)
-        clone.build(layer_input_shape(layer))
-        clone.set_weights(layer.get_weights())
-    except Exception as err:  # custom layers that cannot round-trip their config
-        policy = getattr(getattr(layer, "dtype_policy", None), "name", "its dtype policy")
-        raise InputError(
-            f"layer {path!r} ({type(layer).__name__}, {policy}) cannot be copied for "
-            f"activation maximization ({type(err).__name__}: {err}); build the model with a "
-            "float32 policy, or pick another layer"
-        ) from err
-    return clone
-
-
-def float32_substitute(path: str, layer: keras.layers.Layer) -> keras.layers.Layer | None:
-    """For :func:`vizkit.models.rebuild`: a float32 copy of a mixed-precision layer (same weights).
-
-    Returns None for float32 layers and nested models (which ``rebuild`` inlines).
-    """
-    if isinstance(layer, keras.Model) or not _is_low_precision(layer):
-        return None
-    return _copy_layer(layer, path, float32=True, linear=False)
-
-
-def _needs_float32(model: keras.Model) -> bool:
-    from vizkit.models import iter_layers
-
-    return any(_is_low_precision(layer) for _, layer in iter_layers(model))
-
-
-def _is_relu(layer: keras.layers.Layer) -> bool:
-    """True for a plain ReLU: a ReLU/Activation("relu") layer or a layer with relu activation."""
-    if isinstance(layer, keras.layers.ReLU):
-        config = layer.get_config()
-        return (
-            config.get("max_value") is None
-            and not config.get("negative_slope")
-            and not config.get("threshold")
-        )
-    return activation_name(layer) == "relu"
-
-
-def feature_model(
-    model: keras.Model, path: str, *, pre_relu: bool = False, output: int = 0
-) -> keras.Model:
-    """A cached float32 functional model ``input -> output of layer path`` (head as logits).
-
-    ``pre_relu=True`` returns the input of a ReLU layer / the pre-activation of a layer with a
-    built-in relu instead (see :func:`_is_relu`).
-    """
-    cache = model_cache(model)
-    key = ("vizkit.activation_max.feature_model", path, pre_relu, output)
-    if key not in cache:
-        low = _needs_float32(model)
-
-        def substitute(where: str, layer: keras.layers.Layer) -> Any:
-            if pre_relu and where == path:
-                if isinstance(layer, (keras.layers.ReLU, keras.layers.Activation)):
-                    return identity
-                if type(layer) in (keras.layers.Dense, keras.layers.Conv2D) and not low:
-                    return linear_clone(layer)  # shares the layer's variables
-                return _copy_layer(layer, where, float32=_is_low_precision(layer), linear=True)
-            return float32_substitute(where, layer) if low else None
-
-        full = rebuild(model, [path], logits=True, output=output, substitute=substitute)
-        cache[key] = keras.Model(full.inputs[0], full.outputs[1], name=f"{model.name}_features")
-    return cache[key]
-
-
-# --------------------------------------------------------------------------------------------
-# The compiled optimizer
-# --------------------------------------------------------------------------------------------
-_RELU_LEAK = 0.1
-_H_LR, _H_DECAY, _H_JITTER, _H_SLO, _H_SHI, _H_ROT, _H_TV, _H_L2, _H_LO, _H_HI = range(10)
-
-
-def _rfft2d_freqs(height: int, width: int) -> np.ndarray:
-    fy = np.fft.fftfreq(height)[:, None]
-    fx = np.fft.fftfreq(width)[: width // 2 + 1 + (width % 2)]
-    return np.sqrt(fx * fx + fy * fy).astype(np.float32)
-
-
-class _Engine:
-    """Compiled step loop for one feature model, objective, image shape and parameterization."""
-
-    def __init__(
-        self,
-        features: keras.Model,
-        objective: str,
-        image_shape: tuple[int, int, int],
-        parameterization: str,
-        decorrelate: bool,
-        rectify: bool = False,
-        rule: Scoring | None = None,
-    ) -> None:
-        self.features = features
-        self.rule = rule  # the head's scoring, for class targets
-        self.rectify = rectify
-        self.objective = objective
-        self.height, self.width, self.channels = image_shape
-        self.parameterization = parameterization
-        self.decorrelate = decorrelate and self.channels == 3
-        self.freqs = _rfft2d_freqs(self.height, self.width)
-        self.run = tf.function(self._run, reduce_retracing=True)
-        self.evaluate = tf.function(self._evaluate, reduce_retracing=True)
-        self.evaluate_all = tf.function(self._evaluate_all, reduce_retracing=True)
-
-    # parameters ------------------------------------------------------------------------------
-    def param_shape(self, batch: int) -> tuple[int, ...]:
-        if self.parameterization == "pixel":
-            return (batch, self.height, self.width, self.channels)
-        fh, fw = self.freqs.shape
-        return (2, batch, self.channels, fh, fw)
-
-    def _image(self, params: tf.Tensor, hyper: tf.Tensor) -> tf.Tensor:
-        """Parameters -> image in the model's value range, ``(B, H, W, C)``."""
-        if self.parameterization == "pixel":
-            raw = params
-        else:
-            decay = hyper[_H_DECAY]
-            floor = 1.0 / max(self.height, self.width)
-            scale = tf.pow(tf.maximum(tf.constant(self.freqs), floor), -decay)
-            scale = scale * math.sqrt(self.height * self.width)
-            spectrum = tf.complex(params[0] * scale, params[1] * scale)
-            planes = tf.signal.irfft2d(spectrum)[:, :, : self.height, : self.width]
-            raw = tf.transpose(planes, (0, 2, 3, 1)) / 4.0
-        if self.decorrelate:
-            raw = tf.einsum("bhwc,dc->bhwd", raw, tf.constant(_COLOR_MATRIX))
-        low, high = hyper[_H_LO], hyper[_H_HI]
-        return low + (high - low) * tf.sigmoid(raw)
-
-    # augmentation ----------------------------------------------------------------------------
-    def _augment(self, images: tf.Tensor, hyper: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-        """Random shift, zoom and rotation per image: one bilinear resampling."""
-        batch = tf.shape(images)[0]
-        rnd = tf.random.stateless_uniform((batch, 4), seed=seed, minval=0.0, maxval=1.0)
-        jitter = hyper[_H_JITTER]
-        shift = (rnd[:, 0:2] * 2.0 - 1.0) * jitter
-        shift = tf.round(shift)
-        zoom = hyper[_H_SLO] + rnd[:, 2] * (hyper[_H_SHI] - hyper[_H_SLO])
-        angle = (rnd[:, 3] * 2.0 - 1.0) * hyper[_H_ROT]
-        cos, sin = tf.cos(angle) / zoom, tf.sin(angle) / zoom
-        cx, cy = (self.width - 1) / 2.0, (self.height - 1) / 2.0
-        # output (x, y) samples input A @ ((x, y) - c) + c + shift
-        a0, a1, b0, b1 = cos, -sin, sin, cos
-        a2 = cx + shift[:, 0] - a0 * cx - a1 * cy
-        b2 = cy + shift[:, 1] - b0 * cx - b1 * cy
-        zeros = tf.zeros_like(cos)
-        transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
-        return tf.raw_ops.ImageProjectiveTransformV3(
-            images=images,
-            transforms=transforms,
-            output_shape=tf.constant([self.height, self.width], tf.int32),
-            fill_value=0.0,
-            interpolation="BILINEAR",
-            fill_mode="REFLECT",
-        )
-
-    # objective -------------------------------------------------------------------------------
-    def _select(
-        self, outputs: tf.Tensor, units: tf.Tensor, signs: tf.Tensor, leak: float = 0.0
-    ) -> tf.Tensor:
-        """The objective of image ``i`` for its own target ``units[i]``: shape ``(B,)``."""
-        return tf.gather(self._objectives(outputs, leak), units, axis=1, batch_dims=1) * signs
-
-    def _objectives(self, outputs: tf.Tensor, leak: float = 0.0) -> tf.Tensor:
-        """Every unit's objective (channel mean or centre, unit value, logit): ``(B, units)``."""
-        out = tf.cast(outputs, tf.float32)
-        if self.rectify:
-            # ``features`` gives the pre-activation z: the value is relu(z), but while optimizing
-            # a small gradient also flows where z < 0, so units dead on the start image can
-            # still be reached (the "redirected ReLU" idea of Lucid).
-            rectified = tf.nn.relu(out)
-            out = rectified + leak * (out - tf.stop_gradient(out)) if leak else rectified
-        rank = out.shape.rank
-        if rank == 4 and self.objective == "center":
-            h, w = out.shape[1], out.shape[2]
-            out = out[:, h // 2, w // 2, :]
-        elif rank > 2:
-            out = tf.reduce_mean(out, axis=list(range(1, rank - 1)))
-        return out
-
-    def _evaluate_all(self, images: tf.Tensor, units: tf.Tensor, signs: tf.Tensor) -> tf.Tensor:
-        """Exact objective of every target on every image: ``(images, targets)``."""
-        outputs = self.features(images, training=False)
-        return tf.gather(self._objectives(outputs), units, axis=1) * signs
-
-    def _evaluate(
-        self, images: tf.Tensor, units: tf.Tensor, signs: tf.Tensor
-    ) -> tuple[tf.Tensor, tf.Tensor]:
-        """Exact objective per image (no augmentation), and for class targets the predicted
-        class (:meth:`vizkit.scoring.Scoring.predicted` on the logits)."""
-        outputs = self.features(images, training=False)
-        score = self._select(outputs, units, signs)
-        if self.rule is None:
-            return score, tf.zeros_like(units)
-        return score, self.rule.predicted(outputs)
-
-    # the loop --------------------------------------------------------------------------------
-    def _run(
-        self,
-        params: tf.Tensor,
-        m: tf.Tensor,
-        v: tf.Tensor,
-        start: tf.Tensor,
-        count: tf.Tensor,
-        units: tf.Tensor,
-        signs: tf.Tensor,
-        hyper: tf.Tensor,
-        seed: tf.Tensor,
-    ) -> tuple[tf.Tensor, ...]:
-        beta1, beta2, eps = 0.9, 0.999, 1e-8
-        span = hyper[_H_HI] - hyper[_H_LO]
-
-        def body(i, params, m, v, losses, scores):
-            step = start + i
-            with tf.GradientTape() as tape:
-                tape.watch(params)
-                images = self._image(params, hyper)
-                augmented = self._augment(images, hyper, tf.stack([seed, step]))
-                outputs = self.features(augmented, training=False)
-                score = self._select(outputs, units, signs, leak=_RELU_LEAK)
-                unit = (images - hyper[_H_LO]) / span
-                tv = tf.reduce_mean(tf.abs(unit[:, 1:] - unit[:, :-1]), axis=[1, 2, 3])
-                tv += tf.reduce_mean(tf.abs(unit[:, :, 1:] - unit[:, :, :-1]), axis=[1, 2, 3])
-                l2 = tf.reduce_mean(tf.square(unit - 0.5), axis=[1, 2, 3])
-                magnitude = tf.stop_gradient(tf.abs(score)) + 1e-3
-                penalty = magnitude * (hyper[_H_TV] * tv + hyper[_H_L2] * l2)
-                loss = penalty - score
-                total = tf.reduce_sum(loss)
-            grad = tape.gradient(total, params)
-            t = tf.cast(step + 1, tf.float32)
-            m = beta1 * m + (1.0 - beta1) * grad
-            v = beta2 * v + (1.0 - beta2) * tf.square(grad)
-            m_hat = m / (1.0 - tf.pow(beta1, t))
-            v_hat = v / (1.0 - tf.pow(beta2, t))
-            params = params + (-hyper[_H_LR]) * m_hat / (tf.sqrt(v_hat) + eps)
-            return i + 1, params, m, v, losses.write(i, loss), scores.write(i, score)
-
-        losses = tf.TensorArray(tf.float32, size=count, element_shape=tf.TensorShape([None]))
-        scores = tf.TensorArray(tf.float32, size=count, element_shape=tf.TensorShape([None]))
-        _, params, m, v, losses, scores = tf.while_loop(
-            lambda i, *_: i < count,
-            body,
-            (tf.constant(0), params, m, v, losses, scores),
-        )
-        return params, m, v, losses.stack(), scores.stack(), self._image(params, hyper)
-
-
 def _engine(
     model: keras.Model,
     target: _Target,
     objective: str,
     recipe: Recipe,
     shape: tuple[int, int, int],
-) -> _Engine:
+) -> Engine:
     cache = model_cache(model)
     decorrelate = bool(recipe.decorrelate) and shape[2] == 3
-    rectify = target.kind != "class" and _is_relu(get_layer(model, target.path)[1])
+    rectify = target.kind != "class" and is_relu(get_layer(model, target.path)[1])
     key = (
         "vizkit.activation_max.engine",
         target.path,
@@ -629,23 +436,34 @@ def _engine(
     if key not in cache:
         features = feature_model(model, target.path, pre_relu=rectify, output=target.output)
         rule = Scoring(head_info(model, target.output), "logit") if target.kind == "class" else None
-        cache[key] = _Engine(
+        cache[key] = Engine(
             features, objective, shape, recipe.parameterization, decorrelate, rectify, rule
         )
     return cache[key]
 
 
-def _hyper(recipe: Recipe, value_range: tuple[float, float]) -> np.ndarray:
-    hyper = np.zeros(10, dtype=np.float32)
-    hyper[_H_LR] = recipe.learning_rate
-    hyper[_H_DECAY] = recipe.decay_power
-    hyper[_H_JITTER] = recipe.jitter
-    hyper[_H_SLO], hyper[_H_SHI] = recipe.scale
-    hyper[_H_ROT] = math.radians(recipe.rotation)
-    hyper[_H_TV] = recipe.tv_weight
-    hyper[_H_L2] = recipe.l2_weight
-    hyper[_H_LO], hyper[_H_HI] = value_range
-    return hyper
+def _hyper(recipe: Recipe, value_range: tuple[float, float], steps: int) -> np.ndarray:
+    start = recipe.decay_power if recipe.decay_start is None else recipe.decay_start
+    return hyper(
+        lr=recipe.learning_rate,
+        decay=recipe.decay_power,
+        decay_start=start,
+        anneal_steps=round(recipe.anneal * steps) if recipe.decay_start is not None else 0,
+        jitter=recipe.jitter,
+        zoom_lo=recipe.scale[0],
+        zoom_hi=recipe.scale[1],
+        rotation=math.radians(recipe.rotation),
+        tv=recipe.tv_weight,
+        l2=recipe.l2_weight,
+        lo=value_range[0],
+        hi=value_range[1],
+        crop_lo=recipe.crop[0],
+        crop_hi=recipe.crop[1],
+        noise=recipe.noise,
+        contrast=recipe.contrast,
+        views=int(recipe.views),
+        centre=1.0 if recipe.class_objective == "logit_minus_mean" else 0.0,
+    )
 
 
 def noise_images(image_shape: tuple[int, ...], value_range: tuple[float, float]) -> np.ndarray:
@@ -655,8 +473,16 @@ def noise_images(image_shape: tuple[int, ...], value_range: tuple[float, float])
     return rng.uniform(low, high, (NOISE_SAMPLES, *image_shape)).astype(np.float32)
 
 
+def target_groups(count: int, views: int) -> list[slice]:
+    """Targets optimized together: at most ``MAX_IMAGES_PER_STEP`` views per forward pass (memory
+    grows with targets x views; time per target barely depends on the grouping)."""
+    groups = max(1, math.ceil(count * int(views) / MAX_IMAGES_PER_STEP))
+    size = math.ceil(count / groups)
+    return [slice(i, min(i + size, count)) for i in range(0, count, size)]
+
+
 def _optimize_native(
-    engine: _Engine,
+    engine: Engine,
     target: _Target,
     recipe: Recipe,
     steps: int,
@@ -664,48 +490,59 @@ def _optimize_native(
     seed: int,
     progress: Progress,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    batch = len(target.units)
+    """Every group of targets (:func:`target_groups`) through the compiled loop, in chunks of
+    steps between progress reports; the augmented phase, then the polish."""
     rng = np.random.default_rng(seed)
-    params = tf.constant(
-        rng.normal(0.0, recipe.init_std, engine.param_shape(batch)).astype(np.float32)
-    )
-    m = tf.zeros_like(params)
-    v = tf.zeros_like(params)
-    units = tf.constant(target.units, tf.int32)
-    signs = tf.constant(target.signs, tf.float32)
-    augmented = tf.constant(_hyper(recipe, value_range))
+    start = rng.normal(0.0, recipe.init_std, engine.param_shape(len(target.units)))
+    start = start.astype(np.float32)
+    augmented = tf.constant(_hyper(recipe, value_range, steps))
     polish = recipe.replace(
-        jitter=0, rotation=0.0, scale=(1.0, 1.0), l2_weight=recipe.l2_weight * recipe.polish_l2
+        jitter=0,
+        rotation=0.0,
+        scale=(1.0, 1.0),
+        crop=(1.0, 1.0),
+        views=1,
+        noise=0.0,
+        l2_weight=recipe.l2_weight * recipe.polish_l2,
     )
-    polished = tf.constant(_hyper(polish, value_range))
+    polished = tf.constant(_hyper(polish, value_range, steps))
     main = steps - round(recipe.polish * steps)
     chunk = max(1, min(50, math.ceil(steps / 20)))
-    losses, scores = [], []
-    done = 0
-    images = None
     seed_t = tf.constant(int(seed) % (2**31 - 1), tf.int32)
-    while done < steps:
-        # chunks never straddle the switch to the polish phase
-        end = main if done < main else steps
-        count = min(chunk, end - done)
-        hyper = augmented if done < main else polished
-        params, m, v, loss, score, images = engine.run(
-            params,
-            m,
-            v,
-            tf.constant(done, tf.int32),
-            tf.constant(count, tf.int32),
-            units,
-            signs,
-            hyper,
-            seed_t,
-        )
-        losses.append(loss.numpy())
-        scores.append(score.numpy())
-        done += count
-        progress.update(done)
-    assert images is not None
-    return images.numpy(), np.concatenate(losses), np.concatenate(scores)
+    images, losses, scores = [], [], []
+    for number, group in enumerate(target_groups(len(target.units), recipe.views)):
+        axis = 0 if engine.parameterization == "pixel" else 1
+        params = tf.constant(start[group] if axis == 0 else start[:, group])
+        m = tf.zeros_like(params)
+        v = tf.zeros_like(params)
+        units = tf.constant(target.units[group], tf.int32)
+        signs = tf.constant(target.signs[group], tf.float32)
+        done, image = 0, None
+        group_losses, group_scores = [], []
+        while done < steps:
+            # chunks never straddle the switch to the polish phase
+            end = main if done < main else steps
+            count = min(chunk, end - done)
+            params, m, v, loss, score, image = engine.run(
+                params,
+                m,
+                v,
+                tf.constant(done, tf.int32),
+                tf.constant(count, tf.int32),
+                units,
+                signs,
+                augmented if done < main else polished,
+                seed_t,
+            )
+            group_losses.append(loss.numpy())
+            group_scores.append(score.numpy())
+            done += count
+            progress.update(number * steps + done)
+        assert image is not None
+        images.append(image.numpy())
+        losses.append(np.concatenate(group_losses))
+        scores.append(np.concatenate(group_scores))
+    return np.concatenate(images), np.concatenate(losses, axis=1), np.concatenate(scores, axis=1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -802,7 +639,8 @@ def maximize_activation(
     total = max_steps(recipe.steps)
     target = _resolve_target(model, layer, units, output, class_names)
 
-    progress_bar = Progress(progress, total, desc="activation maximization", unit="step")
+    groups = len(target_groups(len(target.units), recipe.views)) if backend == "vizkit" else 1
+    progress_bar = Progress(progress, total * groups, desc="activation maximization", unit="step")
     try:
         if backend == "vizkit":
             engine = _engine(model, target, objective, recipe, image_shape)

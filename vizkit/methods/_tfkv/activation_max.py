@@ -4,7 +4,7 @@ A reference path for comparisons and benchmarks; vizkit's own compiled optimizer
 (:mod:`vizkit.activation_max`) is the default because it is several times faster per step and
 supports the Fourier parameterization. What this adapter fixes on Keras 3:
 
-- it is handed vizkit's prepared float32 logit graph (:func:`vizkit.activation_max.feature_model`),
+- it is handed vizkit's prepared float32 logit graph (:func:`vizkit.activation_engine.feature_model`),
   so no ``model_modifier`` (``ReplaceToLinear`` crashes on ``Sequential`` and mutates layers) is
   used, mixed-precision models are optimized in float32 (tf-keras-vis alone silently returns its
   seed on ``mixed_float16`` models), and the caller's model is never touched;
