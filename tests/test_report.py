@@ -405,3 +405,27 @@ def test_sample_models_resolve_through_vizkit_samples(tiny, tmp_path, monkeypatc
     html = path.read_text()
     assert "True class: cat." in html and "True class: eel." in html
     assert ">dog<" in html or ">eel<" in html  # class names in the top-3 tables
+
+
+def test_activation_max_section_maximizes_the_predicted_classes_of_a_large_head():
+    """Up to max_classes classes: all of them; more (ImageNet's 1000): those predicted for the
+    report's images, in order, without repeats."""
+    from types import SimpleNamespace
+
+    from vizkit._tf import keras
+    from vizkit.report.model_sections import _maximized_classes
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.GlobalAveragePooling2D()(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(20)(x))
+    w, b = model.layers[-1].get_weights()
+    w[:] = 0
+    w[0, 7], w[1, 3] = 1.0, 1.0  # red -> class 7, green -> class 3
+    model.layers[-1].set_weights([w, b * 0])
+    images = np.zeros((3, 8, 8, 3), np.float32)
+    images[0, ..., 0] = images[1, ..., 1] = images[2, ..., 0] = 1.0
+    plan = SimpleNamespace(model=model, batch=images, class_names=[str(i) for i in range(20)])
+    assert _maximized_classes(SimpleNamespace(**vars(plan), max_classes=5)) == [7, 3]
+    assert _maximized_classes(SimpleNamespace(**vars(plan), max_classes=1)) == [7]
+    assert _maximized_classes(SimpleNamespace(**vars(plan), max_classes=30)) == list(range(20))

@@ -12,6 +12,19 @@ from dashboards.context import Context
 MAX_DEFAULT_CLASSES = 10  # classes preselected (all of them up to this many)
 
 
+def default_classes(ctx: Context) -> list[int]:
+    """All classes up to :data:`MAX_DEFAULT_CLASSES`; for a larger head (ImageNet's 1000) the
+    classes predicted for the selected images, the ones the user is looking at (a 224-pixel
+    class image costs about a CPU-minute)."""
+    count = ctx.facts.num_classes
+    if count <= MAX_DEFAULT_CLASSES:
+        return list(range(count))
+    if ctx.images is None or len(ctx.images) == 0:
+        return [0]
+    top = np.asarray(work.predictions(ctx)).argmax(axis=1)
+    return list(dict.fromkeys(int(c) for c in top))[:MAX_DEFAULT_CLASSES]
+
+
 def targets(ctx: Context) -> tuple[str | None, list[int], str] | None:
     """``(layer, units, objective)``: classes (layer None) or channels of a layer; None to stop."""
     classes = ctx.class_names
@@ -34,7 +47,7 @@ def targets(ctx: Context) -> tuple[str | None, list[int], str] | None:
             "Classes",
             options,
             "am_classes",
-            options[:MAX_DEFAULT_CLASSES],
+            default_classes(ctx),
             format_func=lambda c: w.class_label(c, classes),
         )
         layer = None
