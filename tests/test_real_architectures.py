@@ -399,9 +399,7 @@ def test_every_method_gives_healthy_maps(family, variant):
 def test_filters_maximization_evaluation_and_report(family, variant, tmp_path, monkeypatch):
     monkeypatch.setenv("VIZKIT_MAX_STEPS", "3")
     model, x = built(family, variant)
-    first_conv = next(
-        p for p, lyr in vizkit.models.iter_layers(model) if isinstance(lyr, keras.layers.Conv2D)
-    )
+    first_conv = vizkit.first_conv_layer(model)
     bank = vizkit.conv_filters(model, first_conv)
     assert np.isfinite(bank.weights).all() if hasattr(bank, "weights") else True
     act = vizkit.maximize_activation(model, units=[0, 1], progress=False)
