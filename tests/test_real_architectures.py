@@ -65,9 +65,6 @@ UNSTABLE = {
     # along the integration path (random-init EfficientNets are chaotic, swish or not)
     "EfficientNetB0": "chaotic random-init EfficientNet",
     "EfficientNetV2B0": "chaotic random-init EfficientNet",
-    # compiling the plain tape with tf.function alone moves saliency by 0.5% and IG by 0.2%
-    # (grappler rewrites the residual adds); vizkit's IG equals the compiled tape to 1.3e-6
-    "Xception": "grappler's graph rewrites alone move Xception's gradients",
 }
 
 
@@ -83,6 +80,11 @@ def sweep(chaotic_xfail: bool = False) -> list:
 CLASSES = 5
 N = 2  # images explained
 TOL = 1e-4  # of the reference map's maximum
+#: under mixed_float16 every layer rounds to float16 (relative step 9.8e-4), so two valid
+#: evaluation orders (vizkit's compiled graph, the reference's) differ by about ten float16
+#: steps at the map's maximum (measured: 5.8e-3 for IG on MobileNetV3Small); 1e-4 is below
+#: the precision of the computation itself
+TOL_MIXED = 1e-2
 
 
 def images(n: int, size: int) -> np.ndarray:
@@ -207,22 +209,62 @@ def logits_and_acts(model: keras.Model, layer: str | None):
     return run
 
 
-def tape_grads(model, x, targets):
+_COMPILED: dict[int, object] = {}
+
+
+def tape_grads(model, x, targets, compiled=False):
+    """Input gradients of the target logits and the logits, by a plain ``tf.GradientTape``:
+    eager, or the same code under ``tf.function`` (``compiled``)."""
     run = logits_and_acts(model, None)
-    x = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        logits, _ = run(x)
-        score = tf.gather(logits, targets, axis=1, batch_dims=1)
-    return tape.gradient(score, x).numpy().astype(np.float64), logits.numpy()
+
+    def grads(x, targets):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            logits, _ = run(x)
+            score = tf.gather(logits, targets, axis=1, batch_dims=1)
+        return tape.gradient(score, x), logits
+
+    if compiled:
+        grads = _COMPILED.setdefault(id(model), tf.function(grads))
+    g, logits = grads(tf.constant(x), tf.constant(np.asarray(targets, np.int32)))
+    return g.numpy().astype(np.float64), logits.numpy()
 
 
-def close(got, ref, what):
+def stacked(model, variants, targets):
+    """The compiled tape's gradients summed over ``variants`` run as one batch (as vizkit runs
+    them): under mixed_float16 the batch's composition alone moves a plain tape's gradients
+    (measured: 4.1% of IG's maximum on VGG16 between one batch per path point and one batch
+    of all points), so both batchings are references."""
+    n = len(targets)
+    grads = tape_grads(model, np.concatenate(variants), np.tile(targets, len(variants)), True)[0]
+    return sum(grads[i * n : (i + 1) * n] for i in range(len(variants)))
+
+
+def relative_error(got, ref, what):
     got, ref = np.asarray(got, np.float64), np.asarray(ref, np.float64)
     scale = np.abs(ref).max()
     assert scale > 0, f"{what}: reference is all zeros"
-    err = np.abs(got - ref).max() / scale
+    return np.abs(got - ref).max() / scale
+
+
+def close(got, ref, what):
+    err = relative_error(got, ref, what)
     assert err <= TOL, f"{what}: differs from the reference by {err:.2e} of its maximum"
+
+
+def close_to_a_tape(got, refs, what, tol=TOL):
+    """Within ``tol`` of one of the plain tape references (eager; compiled; compiled with every
+    variant in one batch, for the averaging methods). Where a path point or noisy copy
+    lies within rounding of a ReLU kink, the two plain references themselves differ (measured:
+    4.5% of IG's maximum on MobileNetV2, from one of four path points whose gradient moves by
+    5% when grappler rewrites the graph), and float32 cannot say which side is right."""
+    errs = [relative_error(got, ref, what) for ref in refs]
+    names = ("eager tape", "compiled tape", "compiled tape over all variants in one batch")
+    assert min(errs) <= tol, (
+        f"{what}: differs from the "
+        + ", ".join(f"{name} by {err:.2e}" for name, err in zip(names, errs))
+        + " of its maximum"
+    )
 
 
 def healthy(maps, what):
@@ -278,30 +320,42 @@ def test_gradient_methods_equal_tape_references(family, variant):
     model, x = built(family, variant)
     logits = tape_grads(model, x, np.zeros(N, np.int32))[1]
     targets = logits.argmax(axis=1).astype(np.int32)
-    grads, _ = tape_grads(model, x, targets)
+    modes = (False, True)  # eager, compiled
+    tol = TOL_MIXED if variant == "mixed" else TOL
+    tapes = [tape_grads(model, x, targets, compiled) for compiled in modes]
+    grads = [g for g, _ in tapes]
     e = vizkit.explain(model, x, "saliency", targets=targets)
-    close(e.maps, grads.sum(-1), "saliency")
-    close(e.scores, logits[np.arange(N), targets], "saliency scores")
+    close_to_a_tape(e.maps, [g.sum(-1) for g in grads], "saliency", tol)
+    scores = [out[np.arange(N), targets] for _, out in tapes]
+    close_to_a_tape(e.scores, scores, "saliency scores", tol)
     e = vizkit.explain(model, x, "gradient_x_input", targets=targets)
-    close(e.maps, (grads * x).sum(-1), "gradient_x_input")
+    close_to_a_tape(e.maps, [(g * x).sum(-1) for g in grads], "gradient_x_input", tol)
 
     steps = 4
-    total = np.zeros_like(grads)
-    for k in range(steps):  # black baseline: 0 + alpha * (x - 0), alpha in float32
-        total += tape_grads(model, np.float32((k + 0.5) / steps) * x, targets)[0]
+    totals = [np.zeros_like(grads[0]) for _ in modes]
+    points = [np.float32((k + 0.5) / steps) * x for k in range(steps)]  # black baseline
+    for point in points:
+        for total, compiled in zip(totals, modes):
+            total += tape_grads(model, point, targets, compiled)[0]
+    totals.append(stacked(model, points, targets))
     e = vizkit.explain(model, x, "integrated_gradients", targets=targets, steps=steps)
-    close(e.maps, (total / steps * x).sum(-1), "integrated_gradients")
+    close_to_a_tape(e.maps, [(t / steps * x).sum(-1) for t in totals], "integrated_gradients", tol)
     healthy(e.maps, "integrated_gradients")
 
     samples, noise = 3, 0.15
     patterns = tf.random.stateless_normal((samples, *x.shape[1:]), seed=[0, 0], alg="philox")
     sigma = noise * (x.max(axis=(1, 2, 3)) - x.min(axis=(1, 2, 3)))
-    total = np.zeros_like(grads)
-    for s in range(samples):
-        noisy = tf.constant(x) + tf.constant(sigma, tf.float32)[:, None, None, None] * patterns[s]
-        total += tape_grads(model, noisy.numpy(), targets)[0]
+    totals = [np.zeros_like(grads[0]) for _ in modes]
+    copies = [
+        (tf.constant(x) + tf.constant(sigma, tf.float32)[:, None, None, None] * patterns[s]).numpy()
+        for s in range(samples)
+    ]
+    for noisy in copies:
+        for total, compiled in zip(totals, modes):
+            total += tape_grads(model, noisy, targets, compiled)[0]
+    totals.append(stacked(model, copies, targets))
     e = vizkit.explain(model, x, "smoothgrad", targets=targets, samples=samples, seed=0)
-    close(e.maps, (total / samples).sum(-1), "smoothgrad")
+    close_to_a_tape(e.maps, [(t / samples).sum(-1) for t in totals], "smoothgrad", tol)
 
 
 @pytest.mark.slow
