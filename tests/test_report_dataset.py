@@ -13,9 +13,7 @@ import pandas as pd
 import pytest
 
 import vizkit
-from tests.scanning.test_views import WATERMARK, region_model, watermark_data
-
-SIZE = 64
+from tests.scanning.test_views import region_model, watermark_data, watermark_regions
 
 
 @pytest.fixture(scope="module")
@@ -23,13 +21,9 @@ def scans(tmp_path_factory):
     """Two hand-set models on the watermark data, each with its saliency scan: one reads the
     corner watermark (a shortcut, always right), one reads the object (about half wrong)."""
     x, labels, masks = watermark_data()
-    corner = np.zeros((SIZE, SIZE), bool)
-    corner[WATERMARK] = True
-    centre = np.zeros((SIZE, SIZE), bool)
-    centre[16:48, 16:48] = True
     root = tmp_path_factory.mktemp("report-scans")
     found = {}
-    for name, region in (("shortcut", corner), ("object", centre)):
+    for name, region in watermark_regions().items():
         model = region_model(region)
         scan = vizkit.scan(
             model,

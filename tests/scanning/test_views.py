@@ -48,16 +48,21 @@ def region_model(region: np.ndarray):
     return model
 
 
-@pytest.fixture(scope="module")
-def watermark_scans(tmp_path_factory):
-    x, labels, masks = watermark_data()
+def watermark_regions() -> dict[str, np.ndarray]:
+    """What each hand-set model reads: the corner watermark (a shortcut) or the object."""
     corner = np.zeros((SIZE, SIZE), bool)
     corner[WATERMARK] = True
     centre = np.zeros((SIZE, SIZE), bool)
     centre[16:48, 16:48] = True
+    return {"shortcut": corner, "object": centre}
+
+
+@pytest.fixture(scope="module")
+def watermark_scans(tmp_path_factory):
+    x, labels, masks = watermark_data()
     root = tmp_path_factory.mktemp("watermark")
     scans = {}
-    for name, region in (("shortcut", corner), ("object", centre)):
+    for name, region in watermark_regions().items():
         scans[name] = vizkit.scan(
             region_model(region),
             x,

@@ -256,26 +256,17 @@ def _one_metric(
     epochs: int,
 ) -> Any:
     """One metric's result for one method's maps (``name`` labels the result)."""
-    if metric == "deletion":
-        return deletion(
+    if metric in ("deletion", "insertion"):
+        curve, fill = (
+            (deletion, deletion_fill) if metric == "deletion" else (insertion, insertion_fill)
+        )
+        return curve(
             model,
             data,
             maps,
             targets,
             steps=steps,
-            fill=deletion_fill,
-            score=score,
-            batch_size=batch_size,
-            seed=seed,
-        ).replace(method=name)
-    if metric == "insertion":
-        return insertion(
-            model,
-            data,
-            maps,
-            targets,
-            steps=steps,
-            fill=insertion_fill,
+            fill=fill,
             score=score,
             batch_size=batch_size,
             seed=seed,
