@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from dashboards.sweeps import LayerMaps
+
 Progress = Callable[[float, str | None], None]
 KEEP_MODELS = 3  # loaded models a worker keeps (least recently used first out)
 
@@ -67,6 +69,7 @@ class ModelFacts:
 
 
 _MODELS: collections.OrderedDict[str, Any] = collections.OrderedDict()
+_LAYER_MAPS = LayerMaps()
 _LOCK = threading.Lock()
 _LOADING: dict[str, threading.Lock] = collections.defaultdict(threading.Lock)
 
@@ -116,7 +119,7 @@ def _store(key: str, model: Any) -> None:
         _MODELS[key] = model
         _MODELS.move_to_end(key)
         while len(_MODELS) > KEEP_MODELS:
-            _MODELS.popitem(last=False)
+            _LAYER_MAPS.forget(_MODELS.popitem(last=False)[1])
 
 
 def _resolve(spec: str) -> Any:
@@ -145,7 +148,9 @@ def model(ref: ModelRef) -> Any:
 def forget(key: str, progress: Progress = _no_progress) -> None:
     """Drop a model from this worker (its session ended)."""
     with _LOCK:
-        _MODELS.pop(key, None)
+        gone = _MODELS.pop(key, None)
+    if gone is not None:
+        _LAYER_MAPS.forget(gone)
 
 
 def open_model(spec: str, progress: Progress = _no_progress) -> ModelFacts:
@@ -326,12 +331,20 @@ def explain(
     class_names: Sequence[str] | None,
     progress: Progress = _no_progress,
 ) -> Any:
-    """One method's Explanation, named with the model's classes when the result lacks them."""
+    """One method's Explanation, named with the model's classes when the result lacks them.
+
+    CAMs come from a kept every-layer sweep when that is cheaper (:mod:`dashboards.sweeps`)."""
     import vizkit
 
-    result = vizkit.explain(
-        model(ref), images, method=method, targets=targets, layer=layer, **params
-    )
+    loaded = model(ref)
+    result = None
+    if layer is not None:
+        result = _LAYER_MAPS.explanation(loaded, images, method, targets, layer, params)
+    if result is None:
+        result = vizkit.explain(
+            loaded, images, method=method, targets=targets, layer=layer, **params
+        )
+        _LAYER_MAPS.traced(loaded, method, params, result.layer)
     if class_names and not result.class_names:
         result = dataclasses.replace(result, class_names=tuple(class_names))
     return result
@@ -348,7 +361,16 @@ def warm_method(
     loaded = model(ref)
     shape = vizkit.model_info(loaded).input_shape or ()
     blank = np.zeros((1, *shape[1:]), np.float32)
-    vizkit.explain(loaded, blank, method=method, targets=0, layer=layer)
+    result = vizkit.explain(loaded, blank, method=method, targets=0, layer=layer)
+    _LAYER_MAPS.traced(loaded, method, dict(result.params), result.layer)
+
+
+def warm_sweep(ref: ModelRef, method: str, progress: Progress = _no_progress) -> bool:
+    """Compile ``method``'s every-layer graph (:func:`vizkit.explain_layers`), after which a
+    new layer costs no trace; False when the method explains layer by layer."""
+    import vizkit
+
+    return _LAYER_MAPS.warm(model(ref), method, vizkit.get_method(method).defaults())
 
 
 def maximize(

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from dashboards.layouts import LayoutCache
+from dashboards.layouts import Backgrounds, LayoutCache
 from vizkit.errors import VizkitError, one_line
 from vizkit.plotting.figures import figure_bytes as encode
 
@@ -120,9 +120,15 @@ _RENDER_LOCK = threading.Lock()  # matplotlib's text and font caches are shared 
 
 
 _LAYOUTS = LayoutCache()
+_BACKGROUNDS = Backgrounds()
 
 
-def screen_png(fig: Any, dpi: float = DISPLAY_DPI, layout: Any = None) -> bytes:
+def screen_png(
+    fig: Any,
+    dpi: float = DISPLAY_DPI,
+    layout: Any = None,
+    changing: Callable[[Any], list[Any]] | None = None,
+) -> bytes:
     """The PNG shown on the page, drawn once.
 
     Saving with a tight bounding box (what downloads and reports do) draws the figure twice;
@@ -131,7 +137,9 @@ def screen_png(fig: Any, dpi: float = DISPLAY_DPI, layout: Any = None) -> bytes:
     on a local link, a third of the encoding time). Figures without a layout engine keep the
     tight box. With a ``layout`` key (what the figure's structure depends on besides its
     texts, e.g. its kind), a layout computed for an identical figure is reused
-    (:mod:`dashboards.layouts`).
+    (:mod:`dashboards.layouts`); with ``changing`` too (``fig -> axes`` that display options
+    alter), only those axes' images and colour bars are drawn over the rest of the figure kept
+    from an earlier drawing of the same layout.
     """
     if fig.get_layout_engine() is None:
         return encode(fig, "png", dpi=dpi)
@@ -140,11 +148,19 @@ def screen_png(fig: Any, dpi: float = DISPLAY_DPI, layout: Any = None) -> bytes:
 
     fig.set_dpi(dpi)
     fig.patch.set_facecolor("white")
-    pending = _LAYOUTS.apply(fig, layout) if layout is not None else None
+    full = _LAYOUTS.key(fig, layout) if layout is not None else None
+    laid_out = full is not None and _LAYOUTS.restore(fig, full)
     canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    if pending is not None:
-        _LAYOUTS.store(fig, pending)
+    if full is not None and changing is not None:
+        if not laid_out:  # lay out now (as drawing would), so the background is kept at once
+            fig.get_layout_engine().execute(fig)
+            _LAYOUTS.store(fig, full)
+            fig.set_layout_engine("none")
+        _BACKGROUNDS.draw(canvas, full, changing(fig))
+    else:
+        canvas.draw()
+        if full is not None and not laid_out:
+            _LAYOUTS.store(fig, full)
     width, height = canvas.get_width_height(physical=True)
     rgba = Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
     buffer = io.BytesIO()
@@ -152,8 +168,23 @@ def screen_png(fig: Any, dpi: float = DISPLAY_DPI, layout: Any = None) -> bytes:
     return buffer.getvalue()
 
 
+def beside_inputs(fig: Any) -> list[Any]:
+    """A grid's axes that display options change: every column but the first (the inputs),
+    and the axes outside the grid (colour bars)."""
+    changing = []
+    for ax in fig.axes:
+        spec = ax.get_subplotspec()
+        if spec is None or spec.colspan.start > 0:
+            changing.append(ax)
+    return changing
+
+
 def render(
-    build: Callable[[], Any], fmt: str = "png", dpi: float = DISPLAY_DPI, layout: Any = None
+    build: Callable[[], Any],
+    fmt: str = "png",
+    dpi: float = DISPLAY_DPI,
+    layout: Any = None,
+    changing: Callable[[Any], list[Any]] | None = None,
 ) -> bytes:
     """Build a figure and encode it (:func:`screen_png` for the page's PNG, vizkit's
     :func:`~vizkit.plotting.figures.figure_bytes` for downloads). The figure is dropped: the
@@ -162,7 +193,7 @@ def render(
     with _RENDER_LOCK:
         fig = build()
         if fmt == "png" and dpi == DISPLAY_DPI:
-            return screen_png(fig, dpi, layout)
+            return screen_png(fig, dpi, layout, changing)
         return encode(fig, fmt, dpi=dpi)
 
 
@@ -180,6 +211,7 @@ def show_figure(
     where: Any = None,
     width: Any = "content",
     layout: Any = None,
+    changing: Callable[[Any], list[Any]] | None = None,
 ) -> bytes:
     """Show the figure ``build()`` makes as an image with PNG and PDF downloads; return the PNG.
 
@@ -188,7 +220,8 @@ def show_figure(
     session). ``build`` must draw from results only: the downloads call it again when clicked.
     ``layout`` names what the figure's arrangement depends on besides the texts drawn (e.g. the
     results and the kind of panels, not the colour map): figures that share it and their texts
-    reuse one layout (:func:`screen_png`).
+    reuse one layout, and with ``changing`` (e.g. :func:`beside_inputs`) redraw only the axes
+    it returns (:func:`screen_png`).
     """
     from dashboards import caches
     from dashboards.jobs import make_key
@@ -202,10 +235,10 @@ def show_figure(
         png = cache.get(cache_key)
         cached = png is not None
         if png is None:
-            png = render(build, layout=layout)
+            png = render(build, layout=layout, changing=changing)
             cache.put(cache_key, png, tags)
     else:
-        png = render(build, layout=layout)
+        png = render(build, layout=layout, changing=changing)
     # output_format "auto" would re-encode a PNG without alpha as JPEG on every run
     where.image(png, caption=caption, width=width, output_format="PNG")
     stem = slug(name)

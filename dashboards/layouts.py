@@ -18,6 +18,7 @@ import threading
 from typing import Any
 
 KEEP = 64
+KEEP_BACKGROUNDS = 8  # a 4-image grid is about 3 MB of pixels
 
 
 def _ticks(axis: Any) -> tuple[str, ...]:
@@ -72,20 +73,21 @@ class LayoutCache:
     def __len__(self) -> int:
         return len(self._items)
 
-    def apply(self, fig: Any, key: Any) -> str | None:
-        """Put back the positions stored for ``fig`` (turning its layout engine off) and return
-        None; or return the signature under which :meth:`store` should keep them after the
-        figure is drawn (None when the figure cannot be cached)."""
+    def key(self, fig: Any, key: Any) -> str | None:
+        """The figure's full layout key (its signature and the caller's ``key``); None when the
+        figure cannot be laid out again."""
         found = signature(fig)
-        if found is None:
-            return None
-        full = hashlib.sha256(repr((key, found)).encode()).hexdigest()
+        return None if found is None else hashlib.sha256(repr((key, found)).encode()).hexdigest()
+
+    def restore(self, fig: Any, full: str) -> bool:
+        """Put back the positions stored under ``full`` (turning the figure's layout engine
+        off); False when none are stored (draw, then :meth:`store`)."""
         with self._lock:
             stored = self._items.get(full)
             if stored is not None:
                 self._items.move_to_end(full)
         if stored is None:
-            return full
+            return False
         axes, texts = stored
         fig.set_layout_engine("none")
         for ax, (original, active) in zip(fig.axes, axes):
@@ -94,7 +96,7 @@ class LayoutCache:
         for text, position in zip(fig.texts, texts):
             text.set_position(position)
         self.hits += 1
-        return None
+        return True
 
     def store(self, fig: Any, full: str) -> None:
         """Keep the positions of a figure drawn with its layout engine."""
@@ -108,3 +110,77 @@ class LayoutCache:
             self._items.move_to_end(full)
             while len(self._items) > self._keep:
                 self._items.popitem(last=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Drawing only what a display change changes
+# --------------------------------------------------------------------------------------------
+def _changing_artists(axes: list[Any]) -> list[Any]:
+    """What to redraw for ``axes``, in drawing order: a whole axes when its axis is on or it
+    has no grid cell (colour bars); otherwise everything in it but its titles, which sit
+    outside the image and do not change with colours."""
+    drawn: list[Any] = []
+    for ax in axes:
+        if ax.axison or ax.get_subplotspec() is None:
+            drawn.append(ax)
+            continue
+        titles = {id(ax.title), id(ax._left_title), id(ax._right_title), id(ax.patch)}
+        children = [a for a in ax.get_children() if id(a) not in titles and a.get_visible()]
+        children = [a for a in children if a not in ax.spines.values()]
+        children = [a for a in children if a not in (ax.xaxis, ax.yaxis)]
+        drawn.extend(sorted(children, key=lambda a: a.get_zorder()))
+    return [a for a in drawn if a.get_visible()]
+
+
+class Backgrounds:
+    """Figure pixels without the artists a display change redraws, by full layout key.
+
+    A display change (colour map, opacity, clipping) alters the map panels and colour bars
+    of a grid, not its titles, legend or input images, whose text rendering is most of a
+    drawing's time. With the layout put back (:meth:`LayoutCache.restore`), the first drawing
+    keeps the figure's pixels drawn without the changing artists; later drawings of that
+    layout start from a copy of them and draw only the changing artists on top, in the order
+    a full drawing would. The result is pixel for pixel a full drawing's (a test checks it).
+    The caller's layout key must name everything the unchanged part shows (the images and
+    the options that alter it), as for :class:`LayoutCache`.
+    """
+
+    def __init__(self, keep: int = KEEP_BACKGROUNDS) -> None:
+        self._items: collections.OrderedDict[str, Any] = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self._keep = keep
+        self.hits = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def draw(self, canvas: Any, full: str, axes: list[Any]) -> None:
+        """Draw ``canvas``'s figure, redrawing only ``axes``' changing artists over a kept
+        background (kept now if missing)."""
+        artists = _changing_artists(axes)
+        if not artists:
+            canvas.draw()
+            return
+        with self._lock:
+            background = self._items.get(full)
+            if background is not None:
+                self._items.move_to_end(full)
+        if background is None:
+            for artist in artists:
+                artist.set_visible(False)
+            try:
+                canvas.draw()
+                background = canvas.copy_from_bbox(canvas.figure.bbox)
+            finally:
+                for artist in artists:
+                    artist.set_visible(True)
+            with self._lock:
+                self._items[full] = background
+                while len(self._items) > self._keep:
+                    self._items.popitem(last=False)
+        else:
+            canvas.restore_region(background)
+            self.hits += 1
+        renderer = canvas.get_renderer()
+        for artist in artists:
+            artist.draw(renderer)

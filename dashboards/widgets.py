@@ -138,12 +138,22 @@ def slider(
     help: str | None = None,
     where: Any = None,
 ) -> Any:
+    """A kept slider. A value out of the new range, or one left at the maximum when the maximum
+    changes (all 4 channels of one layer, then a layer of 64), goes back to ``default``."""
     where = where or st
     key = _key(key)
     kind = float if any(isinstance(v, float) for v in (lo, hi, default, step)) else int
     lo, hi, default = kind(lo), kind(hi), kind(default)
     value = st.session_state.get(key)
-    if not isinstance(value, (int, float)) or not lo <= value <= hi or type(value) is not kind:
+    highs = st.session_state.setdefault("_vk_slider_hi", {})
+    pinned = highs.get(key) not in (None, hi) and value == highs.get(key)
+    highs[key] = hi
+    if (
+        pinned  # at the old maximum (e.g. every channel of a smaller layer): back to the default
+        or not isinstance(value, (int, float))
+        or not lo <= value <= hi
+        or type(value) is not kind
+    ):
         st.session_state[key] = min(max(default, lo), hi)
     step = kind(step) if step is not None else None
     return where.slider(label, lo, hi, key=key, step=step, help=help)

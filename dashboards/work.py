@@ -259,31 +259,46 @@ def warm(
     methods: Sequence[str],
     layer: str | None,
     count: int = WARM_LAYERS,
+    one_pass: Sequence[str] = (),
 ) -> None:
-    """Trace ``methods`` ahead of time: on the model's first candidate layer (``layer`` None),
-    or on the next ``count`` candidate layers after ``layer`` (the ones a user tries next)."""
+    """Trace ``methods`` ahead of time.
+
+    With ``layer`` None (the model just opened): each method on the model's first candidate
+    layer, then its every-layer graph (:func:`vizkit.explain_layers`; the worker skips methods
+    that have none). With a ``layer``: the every-layer graph of the ``one_pass`` methods, and
+    the other methods on the next ``count`` candidate layers after ``layer`` (the ones a user
+    tries next).
+    """
     from dashboards.compute import ModelRef
 
     shape = facts.input_shape
     if not facts.candidates or not shape or None in shape[1:]:
         return
     paths = [c.path for c in facts.candidates]
-    if layer is None:
-        wanted = paths[:1]
-    else:  # the picker's next layers after ``layer`` (wrapping round), not its first ones
-        at = paths.index(layer) + 1 if layer in paths else 0
-        wanted = [p for p in paths[at:] + paths[:at] if p != layer][:count]
     ref = ModelRef(facts.key, spec)
+    if layer is None:
+        for method in methods:
+            warmer.want(("warm", facts.key, method, paths[0]), "warm_method", ref, method, paths[0])
+        for method in methods:
+            warmer.want(("sweep", facts.key, method), "warm_sweep", ref, method)
+        return
+    at = paths.index(layer) + 1 if layer in paths else 0
+    wanted = [p for p in paths[at:] + paths[:at] if p != layer][:count]
     for method in methods:
+        if method in one_pass:
+            warmer.want(("sweep", facts.key, method), "warm_sweep", ref, method)
+            continue
         for path in wanted:
             warmer.want(("warm", facts.key, method, path), "warm_method", ref, method, path)
 
 
 def warm_layers(ctx: Context, methods: Sequence[str], layer: str | None) -> None:
-    """Trace the layer picker's next layers for ``methods`` while the worker is idle."""
+    """Trace what the layer picker's other layers need for ``methods`` while the worker is
+    idle: the every-layer graph of one-pass CAMs, the next layers of the others."""
     wanted = [m for m in methods if method_info(m).needs_layer]
+    one_pass = [m for m in wanted if method_info(m).one_pass_layers]
     if wanted and layer is not None:
-        warm(caches.warmer(), ctx.facts, ctx.ref.spec, wanted, layer)
+        warm(caches.warmer(), ctx.facts, ctx.ref.spec, wanted, layer, one_pass=one_pass)
 
 
 def maps_arrays(explanations: Sequence[Any]) -> dict[str, np.ndarray]:

@@ -59,6 +59,8 @@ _API: dict[str, str] = {
     "imagenet_class_names": "vizkit.imagenet",
     # attribution
     "explain": "vizkit.methods",
+    "explain_layers": "vizkit.methods",
+    "LayerSweep": "vizkit.results.sweep",
     "predict": "vizkit.scoring",
     "Predictions": "vizkit.results.explanation",
     "UnitTarget": "vizkit.targets",

@@ -82,6 +82,8 @@ class MethodInfo:
     params: tuple[Param, ...] = ()
     needs_layer: bool = False
     description: str = ""
+    #: :func:`vizkit.explain_layers` computes every layer in one forward and backward pass
+    one_pass_layers: bool = False
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
@@ -106,7 +108,8 @@ def register(cls: type) -> type:
     """Class decorator: register an attribution method from its class attributes.
 
     Reads ``name``, ``label``, ``reference``, ``family``, ``description`` (non-empty strings),
-    ``hyperparameters`` (a tuple of :class:`Param`) and ``needs_layer`` (bool).
+    ``hyperparameters`` (a tuple of :class:`Param`), ``needs_layer`` and ``one_pass_layers``
+    (bools).
     """
     missing = [fact for fact in _FACTS if not isinstance(getattr(cls, fact, None), str)]
     missing += [fact for fact in _FACTS if fact not in missing and not getattr(cls, fact)]
@@ -131,6 +134,7 @@ def register(cls: type) -> type:
         params=params,
         needs_layer=bool(getattr(cls, "needs_layer", False)),
         description=" ".join(cls.description.split()),
+        one_pass_layers=bool(getattr(cls, "one_pass_layers", False)),
     )
     return cls
 

@@ -76,6 +76,7 @@ def grid(ctx: Context, explanations: list[Any], computed: tuple[Any, ...]) -> No
         key=(computed, options),
         tags=ctx.tags,
         layout=(computed, options["kind"], options["shared"], options["absolute"]),
+        changing=display.beside_inputs,
     )
     layer = next((e.layer for e in explanations if e.layer), None)
     st.caption(

@@ -204,14 +204,18 @@ def test_warm_traces_the_layers_after_the_one_shown():
     from dashboards import work
 
     asked = []
-    warmer = SimpleNamespace(want=lambda key, fn, ref, method, path: asked.append(path))
+    warmer = SimpleNamespace(want=lambda key, fn, ref, method, *path: asked.append((fn, *path)))
     facts = SimpleNamespace(
         key="sample:x",
         input_shape=(None, 8, 8, 3),
         candidates=[SimpleNamespace(path=p) for p in ("a", "b", "c", "d", "e")],
     )
     work.warm(warmer, facts, "sample:x", ["gradcam"], None)
-    assert asked == ["a"]
+    # the first layer for the first figure, then the every-layer graph
+    assert asked == [("warm_method", "a"), ("warm_sweep",)]
     asked.clear()
-    work.warm(warmer, facts, "sample:x", ["gradcam"], "c", count=3)
-    assert asked == ["d", "e", "a"]  # the picker's next ones, wrapping round
+    work.warm(warmer, facts, "sample:x", ["scorecam"], "c", count=3)
+    assert asked == [("warm_method", p) for p in ("d", "e", "a")]  # next ones, wrapping round
+    asked.clear()
+    work.warm(warmer, facts, "sample:x", ["gradcam", "scorecam"], "c", 1, one_pass=["gradcam"])
+    assert asked == [("warm_sweep",), ("warm_method", "d")]

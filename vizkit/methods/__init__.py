@@ -20,6 +20,7 @@ from vizkit.methods.base import Method
 from vizkit.progress import Progress, ProgressArg
 from vizkit.registry import available_methods, get_method
 from vizkit.results.explanation import Comparison, Explanation
+from vizkit.results.sweep import LayerSweep
 
 __all__ = ["Method", "explain", "compare", "available_methods", "get_method", "create"]
 
@@ -137,6 +138,57 @@ def explain(
             results.append(explainer.explain(batch, targets, progress=hook))
     _warn(model, batch, results[0], output)
     return Comparison(tuple(results))
+
+
+def explain_layers(
+    model: keras.Model,
+    inputs: Any,
+    method: str = "gradcam",
+    layers: str | int | Sequence[str | int] | None = None,
+    targets: Any = None,
+    *,
+    output: int | str | None = None,
+    progress: ProgressArg = None,
+    value_range: tuple[float, float] | str | None = None,
+    preprocess: str | Any = None,
+    class_names: Sequence[str] | None = None,
+    **params: Any,
+) -> LayerSweep:
+    """One layer method's maps at many layers for the same images and targets.
+
+    Gradient CAMs (Grad-CAM, Grad-CAM++, LayerCAM, HiResCAM) and Eigen-CAM compute every layer
+    in one forward and one backward pass, so a sweep over all of a network's layers costs about
+    one backward pass more than a single map; other layer methods (Score-CAM, Guided Grad-CAM,
+    the tf-keras-vis engine) run layer by layer. Values equal :func:`explain`'s at each layer.
+
+    Parameters
+    ----------
+    layers : str, int, list of them, or None
+        The layers (paths, inner names or indices, as for :func:`explain`); ``None`` takes
+        every one of :func:`vizkit.candidate_layers`, deepest first.
+    model, inputs, method, targets, output, progress, value_range, preprocess, class_names,
+    **params
+        As for :func:`explain` (one method only).
+
+    Returns
+    -------
+    LayerSweep
+        ``sweep[layer]`` is that layer's :class:`Explanation`; ``sweep.plot(layers=...)`` draws
+        layers side by side.
+    """
+    from vizkit.inputs import prepare_inputs
+
+    if not isinstance(method, str):
+        from vizkit.errors import InputError
+
+        raise InputError("explain_layers takes one method name: call it once per method")
+    inputs = prepare_inputs(
+        inputs, model, value_range=value_range, preprocess=preprocess, class_names=class_names
+    )
+    explainer = create(model, method, output=output, **params)
+    sweep = explainer.explain_layers(inputs, targets, layers, progress=progress)
+    _warn(model, inputs, sweep.template, output)
+    return sweep
 
 
 def _warn(model: Any, inputs: Any, result: Explanation, output: int | str | None) -> None:

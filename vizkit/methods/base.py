@@ -12,8 +12,10 @@ targets and target scores its compiled function computed in the same pass.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -54,6 +56,7 @@ from vizkit.models import (
 from vizkit.progress import Progress, ProgressArg
 from vizkit.registry import Param, get_method
 from vizkit.results.explanation import Explanation, FrozenParams
+from vizkit.results.sweep import LayerSweep
 from vizkit.scoring import TOP_K, Scoring
 from vizkit.targets import TargetScoring, as_target
 
@@ -83,6 +86,17 @@ def _numpy(value: Any) -> np.ndarray:
     return value.numpy() if hasattr(value, "numpy") else np.asarray(value)
 
 
+def numpy_chunk(chunk: Chunk) -> Chunk:
+    """``chunk`` with its tensors as numpy arrays (maps as float32)."""
+    return Chunk(
+        maps=np.asarray(_numpy(chunk.maps), dtype=np.float32),
+        out=_numpy(chunk.out),
+        targets=_numpy(chunk.targets),
+        scores=_numpy(chunk.scores),
+        extras=chunk.extras,
+    )
+
+
 class Method(PreparedGraphs):
     """Base of every attribution method.
 
@@ -102,7 +116,7 @@ class Method(PreparedGraphs):
 
     Class attributes (the method's facts, read by :func:`vizkit.registry.register`): ``name``,
     ``label``, ``reference``, ``family``, ``description``, ``hyperparameters``,
-    ``needs_layer``.
+    ``needs_layer``, ``one_pass_layers``.
     """
 
     name: ClassVar[str] = ""
@@ -112,6 +126,7 @@ class Method(PreparedGraphs):
     description: ClassVar[str] = ""
     hyperparameters: ClassVar[tuple[Param, ...]] = ()
     needs_layer: ClassVar[bool] = False
+    one_pass_layers: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -226,24 +241,83 @@ class Method(PreparedGraphs):
         Explanation
         """
         start = time.perf_counter()
+        inputs, x = self._batch(inputs)
+        wanted, target = self._wanted(x, targets)
+        with self._scoring_for(target):
+            parts = self._chunks(x, wanted, progress)
+        return self._explanation(inputs, x, parts, start, target)
+
+    def explain_layers(
+        self, inputs: Any, targets: Any = None, layers: Any = None, *, progress: ProgressArg = None
+    ) -> LayerSweep:
+        """This method's maps at several layers (``None``: every candidate layer) for the same
+        images and targets, as a :class:`~vizkit.results.sweep.LayerSweep`.
+
+        The base explains layer by layer; gradient and activation CAMs override it with one
+        forward and one backward pass for all layers.
+        """
+        if not self.needs_layer:
+            raise InputError(f"method {self.name!r} does not use a layer: call explain instead")
+        start = time.perf_counter()
+        paths = self._sweep_layers(layers)
+        inputs = prepare_inputs(inputs, self.model)
+        per_layer = [
+            type(self)(self.model, layer=path, output=self.output, **self.params).explain(
+                inputs, targets, progress=progress
+            )
+            for path in paths
+        ]
+        template = dataclasses.replace(per_layer[0], seconds=time.perf_counter() - start)
+        return LayerSweep(
+            template,
+            paths,
+            tuple(e.maps for e in per_layer),
+            tuple(e.extras for e in per_layer),
+        )
+
+    def _sweep_layers(self, layers: Any) -> tuple[str, ...]:
+        if layers is None:
+            from vizkit.layers import candidate_layers
+
+            paths = tuple(c.path for c in candidate_layers(self.model))
+            if not paths:
+                self._resolve_layer(None)  # raises the no-spatial-layer error
+        else:
+            chosen = [layers] if isinstance(layers, (str, int)) else list(layers)
+            paths = tuple(dict.fromkeys(self._resolve_layer(layer) for layer in chosen))
+        if not paths:
+            raise InputError("layers=[] names no layers: pass at least one, or None for all")
+        return paths
+
+    def _batch(self, inputs: Any) -> tuple[Any, np.ndarray]:
+        """The prepared inputs (metadata kept) and their float32 batch."""
         inputs = prepare_inputs(inputs, self.model)  # paths, PIL images, uint8: keep metadata
         x = as_batch(inputs, self.model)
         if len(x) == 0:
             raise InputError("no images given: pass at least one image")
-        base, target = self.scoring, as_target(targets)
+        return inputs, x
+
+    def _wanted(self, x: np.ndarray, targets: Any) -> tuple[np.ndarray, Any]:
+        """The class index per image (``-1`` = predicted) and the target object, if any."""
+        target = as_target(targets)
         if target is not None:
             target.check(tuple(self.model.outputs[self.head.output].shape), self.head)
+            return np.full(len(x), target.index, dtype=np.int32), target
+        if targets is None:
+            return np.full(len(x), -1, dtype=np.int32), None
+        wanted = resolve_targets(targets, len(x), self.head.num_classes).astype(np.int32)
+        return wanted, None
+
+    @contextlib.contextmanager
+    def _scoring_for(self, target: Any) -> Iterator[None]:
+        """Score ``target`` (a target object, or None for classes) while the block runs."""
+        base = self.scoring
+        if target is not None:
             self.scoring = TargetScoring(self.head, base.kind, target)
-            wanted = np.full(len(x), target.index, dtype=np.int32)
-        elif targets is None:
-            wanted = np.full(len(x), -1, dtype=np.int32)
-        else:
-            wanted = resolve_targets(targets, len(x), self.head.num_classes).astype(np.int32)
         try:
-            parts = self._chunks(x, wanted, progress)
+            yield
         finally:
             self.scoring = base
-        return self._explanation(inputs, x, parts, start, target)
 
     def _chunks(self, x: np.ndarray, wanted: np.ndarray, progress: ProgressArg) -> list[Chunk]:
         parts = []
@@ -252,16 +326,7 @@ class Method(PreparedGraphs):
         with Progress(shown, len(rows), desc=self.name, unit="batch") as bar:
             for s in rows:
                 self._rows = s
-                chunk = self._attribute(x[s], wanted[s])
-                parts.append(
-                    Chunk(
-                        maps=np.asarray(_numpy(chunk.maps), dtype=np.float32),
-                        out=_numpy(chunk.out),
-                        targets=_numpy(chunk.targets),
-                        scores=_numpy(chunk.scores),
-                        extras=chunk.extras,
-                    )
-                )
+                parts.append(numpy_chunk(self._attribute(x[s], wanted[s])))
                 bar.advance()
         return parts
 

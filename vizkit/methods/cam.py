@@ -9,9 +9,12 @@ base model work (tf-keras-vis 0.8.7 fails there on Keras 3 because it reads ``la
 the nested graph). Three bases, one hook each:
 
 - :class:`CamMethod` (gradient CAMs): ``weigh(activations, gradients) -> (coarse CAM,
-  weights)``; one compiled function per model and layer returns the head output, the resolved
-  targets and their scores, the channel weights, the coarse CAM and the CAM resized (bilinear)
-  to the input, in one forward and one backward pass.
+  weights)``, plain TensorFlow with no Python control flow on tensors (CAM graphs are traced
+  without AutoGraph: converting ``weigh`` while another thread traced a second CAM graph once
+  called Eigen-CAM's ``project`` with ``weigh``'s arguments); one compiled function per model
+  and layer returns the head output, the resolved targets and their scores, the channel
+  weights, the coarse CAM and the CAM resized (bilinear) to the input, in one forward and one
+  backward pass.
 - :class:`ActivationCAM` (gradient-free, class-agnostic): ``project(activations) -> (coarse
   CAM, weights)``; the same compiled function without the backward pass.
 - Score-CAM pushes all channel-masked images through one compiled forward function in
@@ -47,10 +50,11 @@ from vizkit.methods.base import (
     reduce_channels,
     resize_maps,
 )
+from vizkit.methods.sweeping import OnePassLayers
 from vizkit.registry import Param, register
 
 
-class CamMethod(Method):
+class CamMethod(OnePassLayers):
     """Gradient CAMs: override :meth:`weigh` (activations, gradients -> coarse CAM, weights)."""
 
     family = "cam"
@@ -77,7 +81,9 @@ class CamMethod(Method):
                 out = tf.cast(out, tf.float32)
                 return (out, *scoring(out, targets), acts)
 
-            @tf.function(input_signature=[self._sig, TARGETS], reduce_retracing=True)
+            @tf.function(
+                input_signature=[self._sig, TARGETS], reduce_retracing=True, autograph=False
+            )
             def cam(x: Any, targets: Any) -> Any:
                 if gradients:
                     with tf.GradientTape(watch_accessed_variables=False) as tape:
@@ -273,6 +279,7 @@ class GuidedGradCAM(CamMethod):
     """
     hyperparameters = (CHANNELS, *common_params())
     weigh = staticmethod(GradCAM.weigh)
+    one_pass_layers = False  # the guided-backpropagation half is per image, not per layer
 
     def __init__(self, model: keras.Model, **kwargs: Any) -> None:
         super().__init__(model, **kwargs)

@@ -260,7 +260,9 @@ def plot_comparison(
         image, image_cmap = _image(first, index)
         ax = axes[r][0]
         ax.imshow(image, cmap=image_cmap, vmin=0.0, vmax=1.0)
-        ax.set_title(titles[r][0], fontsize=9)
+        # y=1.0: where matplotlib puts a title over an axes without axis decorations, without
+        # measuring the (hidden) axis first
+        ax.set_title(titles[r][0], fontsize=9, y=1.0)
         ax.set_axis_off()
         for c, explanation in enumerate(explanations, start=1):
             panel = axes[r][c]
@@ -276,7 +278,7 @@ def plot_comparison(
                 signed=signed_cols[c - 1],
             )
             if titles[r][c]:
-                panel.set_title(titles[r][c], fontsize=9)
+                panel.set_title(titles[r][c], fontsize=9, y=1.0)
             panel.set_axis_off()
     for c in range(1, cols) if colorbar else ():
         signed = signed_cols[c - 1]

@@ -143,7 +143,7 @@ def _figure_of(result: Any) -> Any:
 
         rows = list(range(min(len(result), MAX_FIGURE_IMAGES)))
         return Comparison((result,)).plot(images=rows)
-    if name == "Comparison":
+    if name in ("Comparison", "LayerSweep"):
         rows = list(range(min(result.num_images, MAX_FIGURE_IMAGES)))
         return result.plot(images=rows)
     if name == "FeatureMaps":
