@@ -347,6 +347,56 @@ def test_explain_writes_one_figure(files, tmp_path, capsys, suffix):
         assert len(PdfReader(str(out_file)).pages) == 1
 
 
+def test_explain_layers_side_by_side(files, tmp_path, capsys, monkeypatch):
+    """--layers all: up to 6 layers from one sweep; named layers in the order given."""
+    import vizkit
+    from vizkit._tf import keras
+    from vizkit.results.sweep import LayerSweep
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((12, 12, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu", name="conv1"),
+            keras.layers.Conv2D(4, 3, activation="relu", name="conv2"),
+            keras.layers.GlobalAveragePooling2D(name="gap"),
+            keras.layers.Dense(3, activation="softmax", name="head"),
+        ],
+        name="two_convs",
+    )
+    model.save(tmp_path / "two.keras")
+    shown = []
+    compare = LayerSweep.compare
+
+    def spy(self, layers=None):
+        result = compare(self, layers)
+        shown.append([e.layer for e in result])
+        return result
+
+    monkeypatch.setattr(LayerSweep, "compare", spy)
+    base = ["explain", "--model", tmp_path / "two.keras", "--image", files / "img0.png"]
+    code, out, err = run([*base, "--layers", "all", "--out", tmp_path / "all.png"], capsys)
+    assert code == EXIT_OK, err
+    assert shown[-1] == [c.path for c in vizkit.candidate_layers(model)]
+    assert (tmp_path / "all.png").stat().st_size > 1000
+    code, out, err = run(
+        [*base, "--layers", "conv1", "conv2", "--out", tmp_path / "two.pdf"], capsys
+    )
+    assert code == EXIT_OK, err
+    assert shown[-1] == ["conv1", "conv2"]
+    code, out, err = run(
+        [*base, "--method", "saliency", "--layers", "all", "--out", tmp_path / "s.png"], capsys
+    )
+    assert (
+        code == EXIT_USAGE
+        and "--layers needs a method that uses a layer" in assert_one_line_error(err)
+    )
+    code, out, err = run(
+        [*base, "--layer", "conv1", "--layers", "all", "--out", tmp_path / "b.png"], capsys
+    )
+    assert code == EXIT_USAGE and "not both" in assert_one_line_error(err)
+
+
 def test_report_quiet_writes_nothing_to_stderr_and_progress_otherwise(files, tmp_path, capsys):
     base = [
         "report",

@@ -354,6 +354,13 @@ def _explain_parser(commands: Any, formatter: Any) -> None:
     )
     explain.add_argument("--layer", help="layer for CAM methods (default: the last conv layer)")
     explain.add_argument(
+        "--layers",
+        nargs="+",
+        metavar="LAYER",
+        help="a CAM at several layers side by side, from one pass for gradient CAMs: layer "
+        "names, or 'all' for up to 6 spread from the deepest to the shallowest",
+    )
+    explain.add_argument(
         "--param",
         type=_param,
         action="append",
@@ -587,6 +594,16 @@ def _run_explain(args: argparse.Namespace, argv: Sequence[str]) -> int:
     _check_file(args.image, "image")
     sample = _check_model(args.model)
     _check_methods([args.method])
+    if args.layers:
+        from vizkit.manifest import method_entry
+
+        if args.layer:
+            raise InputError("give --layer (one layer) or --layers (several), not both")
+        if not method_entry(args.method).needs_layer:
+            raise InputError(
+                f"--layers needs a method that uses a layer (a CAM), not {args.method!r}: "
+                "drop --layers or choose e.g. --method gradcam"
+            )
     _check_targets(None if args.target is None else [args.target], sample, 1)
     options = _input_options(args)
     resolved = _load(args)  # TensorFlow loads from here on
@@ -599,6 +616,8 @@ def _run_explain(args: argparse.Namespace, argv: Sequence[str]) -> int:
         out=args.out,
         target=args.target,
         layer=args.layer,
+        layers=None if not args.layers or args.layers == ["all"] else args.layers,
+        sweep=bool(args.layers),
         params=params,
         kind=args.kind,
         style=args.style,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ def explain_figure(
     style: str = "paper",
     seed: int = 0,
     trust: bool = False,
+    layers: Sequence[str | int] | None = None,
+    sweep: bool = False,
 ) -> Path:
     """Explain one image with one method and save the figure to ``out`` (.png/.pdf/.svg).
 
@@ -34,7 +37,9 @@ def explain_figure(
     ``"heatmap"`` or ``"masked"``) with its colour bar; the input is titled with the predicted
     and the explained class and their probabilities, and a legend says what the colours mean.
     ``model`` is a ``keras.Model``, a model file or ``"sample:NAME"``
-    (:func:`vizkit.sources.resolve_model`).
+    (:func:`vizkit.sources.resolve_model`). With ``layers`` (or ``sweep=True``: up to 6 layers
+    from the deepest to the shallowest) a layer method's maps at those layers come side by side
+    (:func:`vizkit.explain_layers`).
     """
     from vizkit.inputs import load_images
     from vizkit.methods import compare, create
@@ -53,9 +58,14 @@ def explain_figure(
     options = dict(params or {})
     if "seed" in info.defaults():
         options.setdefault("seed", seed)
-    explanation = create(resolved.model, info.name, layer=layer, **options).explain(batch, target)
+    explainer = create(resolved.model, info.name, layer=layer, **options)
+    if layers is not None or sweep:
+        swept = explainer.explain_layers(batch, target, None if layers is None else list(layers))
+        comparison = swept.compare(None if layers is not None else swept.spread())
+    else:
+        comparison = compare([explainer.explain(batch, target)])
     with use_style(style):
-        # the same grid as the report's comparisons: the input, then the map
-        fig = compare([explanation]).plot(images=[0], kind=kind, panel_size=2.8)
+        # the same grid as the report's comparisons: the input, then the map(s)
+        fig = comparison.plot(images=[0], kind=kind, panel_size=2.8)
         written = save_figure(fig, Path(out).with_suffix(""), [fmt], dpi=STYLE_DPI[style])
     return written[fmt]

@@ -167,8 +167,12 @@ class LayerSweep(Result):
         ``layers`` picks the columns (default: up to ``max_layers`` spread evenly from the
         deepest to the shallowest); other keywords go to :meth:`Comparison.plot`.
         """
-        if layers is None:
-            count = min(len(self), max(1, max_layers))
-            picks = np.linspace(0, len(self) - 1, count).round().astype(int)
-            layers = [int(i) for i in dict.fromkeys(picks.tolist())]
-        return self.compare(layers).plot(fig, images=images, **kwargs)
+        return self.compare(self.spread(max_layers) if layers is None else layers).plot(
+            fig, images=images, **kwargs
+        )
+
+    def spread(self, most: int = 6) -> list[int]:
+        """Up to ``most`` layer indices spread evenly from the first (deepest) to the last."""
+        count = min(len(self), max(1, most))
+        picks = np.linspace(0, len(self) - 1, count).round().astype(int)
+        return [int(i) for i in dict.fromkeys(picks.tolist())]
