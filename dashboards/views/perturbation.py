@@ -42,6 +42,7 @@ def rows(ctx: Context, explanation: Any, computed: tuple[Any, ...]) -> None:
         key=(computed, cmap, alpha),
         tags=ctx.tags,
         layout=computed,
+        changing=display.beside_inputs,
     )
     st.caption(f"Computed in {explanation.seconds:.2f} s.")
     w.fragment_marker("pert")

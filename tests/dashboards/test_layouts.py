@@ -56,6 +56,24 @@ def test_reused_layouts_and_backgrounds_draw_the_same_picture(
     assert display._BACKGROUNDS.hits >= 1
 
 
+def test_the_occlusion_rows_too(monkeypatch, explanations):
+    """The Occlusion page's rows (input, raw map with colour bar, overlay; axes with spines)."""
+    from vizkit.plotting import plot_explanation_rows
+
+    monkeypatch.setattr(display, "_LAYOUTS", layouts.LayoutCache())
+    monkeypatch.setattr(display, "_BACKGROUNDS", layouts.Backgrounds())
+    for cmap, alpha in (("RdBu_r", 0.5), ("bwr", 0.5), ("viridis", 0.8)):
+
+        def build():
+            fig = display.new_figure(9.6, 3.0 * len(explanations[0]))
+            return plot_explanation_rows(explanations[0], fig, cmap=cmap, alpha=alpha)
+
+        reused = pixels(display.screen_png(build(), layout="rows", changing=display.beside_inputs))
+        full = pixels(display.screen_png(build()))
+        assert np.array_equal(reused, full), (cmap, alpha)
+    assert display._BACKGROUNDS.hits >= 1
+
+
 def test_only_the_columns_beside_the_inputs_and_the_colour_bars_change(explanations):
     fig = vizkit.compare(explanations).plot(kind="heatmap")
     changing = display.beside_inputs(fig)
