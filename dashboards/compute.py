@@ -350,6 +350,23 @@ def explain(
     return result
 
 
+def explain_layers(
+    ref: ModelRef,
+    images: Any,
+    method: str,
+    targets: Any,
+    params: dict[str, Any],
+    class_names: Sequence[str] | None,
+    progress: Progress = _no_progress,
+) -> Any:
+    """``method``'s LayerSweep over every candidate layer (kept: a layer change reuses it)."""
+    sweep = _LAYER_MAPS.sweep(model(ref), images, method, targets, params)
+    if class_names and not sweep.template.class_names:
+        template = dataclasses.replace(sweep.template, class_names=tuple(class_names))
+        sweep = dataclasses.replace(sweep, template=template)
+    return sweep
+
+
 def warm_method(
     ref: ModelRef, method: str, layer: str | None, progress: Progress = _no_progress
 ) -> None:

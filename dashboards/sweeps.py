@@ -89,20 +89,34 @@ class LayerMaps:
         graph = self._graph(model, method, params)
         key = (graph, images_digest(images), repr(targets), _params_key(params))
         with self._lock:
-            sweep = self._sweeps.get(key)
-            if sweep is not None:
-                self._sweeps.move_to_end(key)
-            elif (*graph, layer) in self._traced or graph not in self._traced:
+            kept = key in self._sweeps
+            if not kept and ((*graph, layer) in self._traced or graph not in self._traced):
                 return None
-        if sweep is None:
-            import vizkit
-
-            sweep = vizkit.explain_layers(model, images, method, None, targets, **params)
-            with self._lock:
-                self._sweeps[key] = sweep
-                while len(self._sweeps) > self._keep:
-                    self._sweeps.popitem(last=False)
+        sweep = self.sweep(model, images, method, targets, params)
         return sweep[layer] if layer in sweep else None
+
+    def sweep(
+        self, model: Any, images: Any, method: str, targets: Any, params: dict[str, Any]
+    ) -> Any:
+        """``method``'s :class:`vizkit.LayerSweep` over every candidate layer: kept, or computed
+        now and kept."""
+        graph = self._graph(model, method, params)
+        key = (graph, images_digest(images), repr(targets), _params_key(params))
+        with self._lock:
+            found = self._sweeps.get(key)
+            if found is not None:
+                self._sweeps.move_to_end(key)
+                return found
+        import vizkit
+
+        found = vizkit.explain_layers(model, images, method, None, targets, **params)
+        with self._lock:
+            self._sweeps[key] = found
+            while len(self._sweeps) > self._keep:
+                self._sweeps.popitem(last=False)
+            if sweeps_in_one_pass(method, params):
+                self._traced.add(graph)
+        return found
 
     def warm(self, model: Any, method: str, params: dict[str, Any]) -> bool:
         """Trace ``method``'s every-layer graph on one blank image; False when the method has

@@ -244,6 +244,26 @@ def explain(
     )
 
 
+def explain_layers(ctx: Context, method: str, target: Any, params: dict[str, Any]) -> Any:
+    """``method`` at every candidate layer of the selected images (a cached job)."""
+    info = method_info(method)
+    key = jobs.make_key(
+        "explain_layers", ctx.key, ctx.images_key, method, target, sorted(params.items())
+    )
+    return _run(
+        ctx,
+        key,
+        f"Computing {info.label} at every layer...",
+        "explain_layers",
+        ctx.ref,
+        ctx.images,
+        method,
+        resolve_target(ctx, target),
+        params,
+        ctx.class_names,
+    )
+
+
 def compare(explanations: Sequence[Any]) -> Any:
     """``vizkit.compare``: the explanations side by side (the result type itself, as
     ``vizkit.compare`` lives with the methods, which import TensorFlow)."""

@@ -86,6 +86,62 @@ def grid(ctx: Context, explanations: list[Any], computed: tuple[Any, ...]) -> No
     w.fragment_marker("attr")
 
 
+def layer_comparison(
+    ctx: Context, chosen: list[str], infos: dict[str, Any], target: Any, params: dict[str, Any]
+) -> None:
+    """On request, one CAM at several layers side by side, from the every-layer sweep the
+    compute worker keeps (:func:`vizkit.explain_layers`)."""
+    sweepable = [
+        m
+        for m in chosen
+        if infos[m].one_pass_layers and params.get(m, {}).get("engine", "native") == "native"
+    ]
+    paths = [c.path for c in ctx.facts.candidates]
+    if not sweepable or len(paths) < 2:
+        return
+    if not w.checkbox(
+        "Compare layers",
+        "attr_layers_on",
+        False,
+        help="The same CAM at several layers, deepest first: how the map sharpens and loses "
+        "class specificity towards the input. All layers come from one pass.",
+    ):
+        return
+    columns = st.columns([1, 3])
+    method = w.select(
+        "CAM",
+        sweepable,
+        "attr_layers_method",
+        sweepable[0],
+        format_func=lambda m: infos[m].label,
+        where=columns[0],
+    )
+    count = min(len(paths), 4)  # five columns stay readable at the page's width
+    spread = [paths[round(i * (len(paths) - 1) / max(1, count - 1))] for i in range(count)]
+    labels = {c.path: c.label for c in ctx.facts.candidates}
+    layers = w.multiselect(
+        "Layers",
+        paths,
+        f"attr_layers_{ctx.key}",
+        list(dict.fromkeys(spread)),
+        format_func=lambda p: labels.get(p, p),
+        max_selections=6,
+        where=columns[1],
+    )
+    if not layers:
+        st.info("Choose at least one layer.")
+        return
+    own = params.get(method, {})
+    sweep = work.explain_layers(ctx, method, target, own)
+    shown = [p for p in paths if p in layers]  # deepest first, whatever the order of clicks
+    display.show_figure(
+        lambda: sweep.plot(layers=shown),
+        "attribution_layers",
+        key=(ctx.key, ctx.images_key, method, target, sorted(own.items()), shown),
+        tags=ctx.tags,
+    )
+
+
 def body(ctx: Context) -> None:
     methods = work.registry_methods()
     infos = {m: work.method_info(m) for m in methods}
@@ -141,6 +197,7 @@ def body(ctx: Context) -> None:
     explanations = [work.explain(ctx, m, target, layer, params.get(m, {})) for m in chosen]
     grid(ctx, explanations, (ctx.key, ctx.images_key, chosen, target, layer, params))
     work.warm_layers(ctx, chosen, layer)
+    layer_comparison(ctx, chosen, infos, target, params)
     with st.expander("Per-image table and raw maps"):
         display.show_table(
             work.compare(explanations).to_frame(), "attribution_table", hide_index=True
