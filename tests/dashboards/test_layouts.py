@@ -64,7 +64,7 @@ def test_the_occlusion_rows_too(monkeypatch, explanations):
     monkeypatch.setattr(display, "_BACKGROUNDS", layouts.Backgrounds())
     for cmap, alpha in (("RdBu_r", 0.5), ("bwr", 0.5), ("viridis", 0.8)):
 
-        def build():
+        def build(cmap=cmap, alpha=alpha):
             fig = display.new_figure(9.6, 3.0 * len(explanations[0]))
             return plot_explanation_rows(explanations[0], fig, cmap=cmap, alpha=alpha)
 
