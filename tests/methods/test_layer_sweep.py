@@ -58,6 +58,16 @@ def test_one_pass_equals_explain_layer_by_layer(method, build):
         assert e.predictions == single.predictions
 
 
+@pytest.mark.parametrize(("build", "output"), [("sigmoid", None), ("multi_output", 1)])
+def test_single_unit_and_second_heads(build, output):
+    model, x = zoo.BUILDERS[build](), zoo.images()
+    sweep = vizkit.explain_layers(model, x, "gradcam", output=output)
+    for layer in sweep.layers:
+        single = vizkit.explain(model, x, "gradcam", layer=layer, output=output)
+        close(sweep[layer].maps, single.maps)
+        np.testing.assert_array_equal(sweep[layer].targets, single.targets)
+
+
 @pytest.mark.parametrize("method", ["scorecam", "guided_gradcam"])
 def test_other_layer_methods_go_layer_by_layer(seq, method):
     x = zoo.images(2)
