@@ -124,10 +124,9 @@ def _changing_artists(axes: list[Any]) -> list[Any]:
         if ax.axison or ax.get_subplotspec() is None:
             drawn.append(ax)
             continue
-        titles = {id(ax.title), id(ax._left_title), id(ax._right_title), id(ax.patch)}
-        children = [a for a in ax.get_children() if id(a) not in titles and a.get_visible()]
-        children = [a for a in children if a not in ax.spines.values()]
-        children = [a for a in children if a not in (ax.xaxis, ax.yaxis)]
+        kept = (ax.title, ax._left_title, ax._right_title, ax.patch, ax.xaxis, ax.yaxis)
+        unchanged = {id(a) for a in (*kept, *ax.spines.values())}
+        children = [a for a in ax.get_children() if id(a) not in unchanged]
         drawn.extend(sorted(children, key=lambda a: a.get_zorder()))
     return [a for a in drawn if a.get_visible()]
 

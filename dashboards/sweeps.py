@@ -43,12 +43,17 @@ def images_digest(images: Any) -> str:
     return digest.hexdigest()
 
 
+def one_pass(info: Any, params: dict[str, Any]) -> bool:
+    """The method of registry facts ``info`` (a ``MethodInfo``), with ``params``, computes every
+    layer in one pass (no TensorFlow needed: the server asks too)."""
+    return bool(info.one_pass_layers) and params.get("engine", "native") == "native"
+
+
 def sweeps_in_one_pass(method: str, params: dict[str, Any]) -> bool:
     """``method`` with ``params`` computes every layer in one pass."""
     import vizkit
 
-    info = vizkit.get_method(method)
-    return bool(info.one_pass_layers) and params.get("engine", "native") == "native"
+    return one_pass(vizkit.get_method(method), params)
 
 
 class LayerMaps:
@@ -86,13 +91,12 @@ class LayerMaps:
         single-layer :func:`vizkit.explain` is the cheaper call."""
         if not sweeps_in_one_pass(method, params):
             return None
-        graph = self._graph(model, method, params)
-        key = (graph, images_digest(images), repr(targets), _params_key(params))
+        graph, key = self._keys(model, images, method, targets, params)
         with self._lock:
             kept = key in self._sweeps
             if not kept and ((*graph, layer) in self._traced or graph not in self._traced):
                 return None
-        sweep = self.sweep(model, images, method, targets, params)
+        sweep = self._sweep(graph, key, model, images, method, targets, params)
         return sweep[layer] if layer in sweep else None
 
     def sweep(
@@ -100,8 +104,27 @@ class LayerMaps:
     ) -> Any:
         """``method``'s :class:`vizkit.LayerSweep` over every candidate layer: kept, or computed
         now and kept."""
+        graph, key = self._keys(model, images, method, targets, params)
+        return self._sweep(graph, key, model, images, method, targets, params)
+
+    def _keys(
+        self, model: Any, images: Any, method: str, targets: Any, params: dict[str, Any]
+    ) -> tuple[tuple, tuple]:
+        """The graph's key and the sweep's key (the graph, the images' digest, the targets and
+        the parameters)."""
         graph = self._graph(model, method, params)
-        key = (graph, images_digest(images), repr(targets), _params_key(params))
+        return graph, (graph, images_digest(images), repr(targets), _params_key(params))
+
+    def _sweep(
+        self,
+        graph: tuple,
+        key: tuple,
+        model: Any,
+        images: Any,
+        method: str,
+        targets: Any,
+        params: dict[str, Any],
+    ) -> Any:
         with self._lock:
             found = self._sweeps.get(key)
             if found is not None:

@@ -244,6 +244,13 @@ def explain(
     )
 
 
+def one_pass(method: str, params: dict[str, Any]) -> bool:
+    """``method`` with ``params`` computes every layer in one pass (:mod:`dashboards.sweeps`)."""
+    from dashboards.sweeps import one_pass as rule
+
+    return rule(method_info(method), params)
+
+
 def explain_layers(ctx: Context, method: str, target: Any, params: dict[str, Any]) -> Any:
     """``method`` at every candidate layer of the selected images (a cached job)."""
     info = method_info(method)
@@ -316,9 +323,9 @@ def warm_layers(ctx: Context, methods: Sequence[str], layer: str | None) -> None
     """Trace what the layer picker's other layers need for ``methods`` while the worker is
     idle: the every-layer graph of one-pass CAMs, the next layers of the others."""
     wanted = [m for m in methods if method_info(m).needs_layer]
-    one_pass = [m for m in wanted if method_info(m).one_pass_layers]
+    one_pass_methods = [m for m in wanted if method_info(m).one_pass_layers]
     if wanted and layer is not None:
-        warm(caches.warmer(), ctx.facts, ctx.ref.spec, wanted, layer, one_pass=one_pass)
+        warm(caches.warmer(), ctx.facts, ctx.ref.spec, wanted, layer, one_pass=one_pass_methods)
 
 
 def maps_arrays(explanations: Sequence[Any]) -> dict[str, np.ndarray]:

@@ -91,13 +91,8 @@ def layer_comparison(
 ) -> None:
     """On request, one CAM at several layers side by side, from the every-layer sweep the
     compute worker keeps (:func:`vizkit.explain_layers`)."""
-    sweepable = [
-        m
-        for m in chosen
-        if infos[m].one_pass_layers and params.get(m, {}).get("engine", "native") == "native"
-    ]
-    paths = [c.path for c in ctx.facts.candidates]
-    if not sweepable or len(paths) < 2:
+    sweepable = [m for m in chosen if work.one_pass(m, params.get(m, {}))]
+    if not sweepable or len(ctx.facts.candidates) < 2:
         return
     if not w.checkbox(
         "Compare layers",
@@ -116,14 +111,14 @@ def layer_comparison(
         format_func=lambda m: infos[m].label,
         where=columns[0],
     )
-    count = min(len(paths), 4)  # five columns stay readable at the page's width
-    spread = [paths[round(i * (len(paths) - 1) / max(1, count - 1))] for i in range(count)]
+    own = params.get(method, {})
+    sweep = work.explain_layers(ctx, method, target, own)
     labels = {c.path: c.label for c in ctx.facts.candidates}
     layers = w.multiselect(
         "Layers",
-        paths,
+        sweep.layers,
         f"attr_layers_{ctx.key}",
-        list(dict.fromkeys(spread)),
+        [sweep.layers[i] for i in sweep.spread(4)],  # five columns stay readable on the page
         format_func=lambda p: labels.get(p, p),
         max_selections=6,
         where=columns[1],
@@ -131,9 +126,7 @@ def layer_comparison(
     if not layers:
         st.info("Choose at least one layer.")
         return
-    own = params.get(method, {})
-    sweep = work.explain_layers(ctx, method, target, own)
-    shown = [p for p in paths if p in layers]  # deepest first, whatever the order of clicks
+    shown = [p for p in sweep.layers if p in layers]  # deepest first, whatever the click order
     display.show_figure(
         lambda: sweep.plot(layers=shown),
         "attribution_layers",
